@@ -1,0 +1,439 @@
+/**
+ * The ceiling for the webhook benchmark: plain node:http + one pg Pool doing what a webhook must do at the
+ * least — the same verification and decryption as Parley, a JSON parse and ONE durable INSERT per callback
+ * (unique on the message id), then the reply. No framework, no logging, no queue, no bot lookup.
+ *
+ * For the breakdown (`--decompose`), a request with `x-bench-store: parley-sql` (or `parley-sql-prepared`)
+ * is stored exactly as Parley stores it instead: START, ACCEPT_SQL, pg-boss's job insert, COMMIT.
+ *
+ * Run by bench/webhooks.ts as a child process: DATABASE_URL, PORT, BENCH_CEILING_CONFIG (the bots'
+ * credentials as JSON), BENCH_CEILING_POOL (connections, default 10). Listens on 127.0.0.1 only.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import pg from 'pg';
+import { checkBasicAuth } from '../src/cometchat/cometchat-auth.js';
+import {
+  computeTencentCallbackSign,
+  readTencentCallbackQuery,
+} from '../src/tencent-chat/tencent-signature.js';
+import { WeComCrypto } from '../src/wecom-bot/wecom-crypto.js';
+import { encryptReply, streamReply } from '../src/wecom-bot/wecom-reply.js';
+import { ACCEPT_SQL } from '../src/conversation/accept.sql.js';
+import plans from 'pg-boss/src/plans.js';
+import { BARE_STORE_HEADER, BARE_STORES, type BareStore, type BenchCredentials } from './lib/channels.js';
+
+const BODY_LIMIT = 1024 * 1024;
+const WECOM_WINDOW_SECONDS = 300;
+const TENCENT_WINDOW_SECONDS = 60;
+const TENCENT_OK = JSON.stringify({ ActionStatus: 'OK', ErrorInfo: '', ErrorCode: 0 });
+const COMETCHAT_OK = JSON.stringify({ status: 'accepted' });
+
+const INSERT = `INSERT INTO ceiling_messages (channel, message_id, sender, body) VALUES ($1, $2, $3, $4)
+  ON CONFLICT (channel, message_id) DO UPDATE SET channel = EXCLUDED.channel RETURNING id`;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function requireEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is required`);
+  return value;
+}
+
+const credentials = JSON.parse(requireEnv('BENCH_CEILING_CONFIG')) as BenchCredentials;
+const pool = new pg.Pool({
+  connectionString: requireEnv('DATABASE_URL'),
+  max: Number(process.env.BENCH_CEILING_POOL ?? 10),
+  application_name: 'parley-bench-ceiling',
+});
+const wecom = new WeComCrypto(credentials.wecom.token, credentials.wecom.encodingAesKey);
+const wecomPath = `/api/wecom-bot/callback/${encodeURIComponent(credentials.wecom.botId)}`;
+const tencentPath = `/api/tencent-chat/callback/${credentials.tencent.sdkAppId}`;
+const cometchatPath = `/api/cometchat/callback/${credentials.cometchat.providerId}`;
+
+/** What a callback carries, for storing it (the ceiling uses the first four). */
+interface Received {
+  channel: string;
+  messageId: string;
+  sender: string;
+  raw: string;
+  botProviderId: string;
+  platform: string;
+  text: string;
+  replyTarget: Record<string, unknown>;
+}
+
+const JOB_SQL = plans.insertJob('pgboss');
+const JOBS_SQL = plans.insertJobs('pgboss');
+const POOL_SIZE = Number(process.env.BENCH_CEILING_POOL ?? 10);
+/** The most callbacks one batched transaction takes. */
+const BATCH_MAX = 32;
+
+async function store(received: Received, how: BareStore): Promise<string> {
+  if (how === 'insert') {
+    const { channel, messageId, sender, raw } = received;
+    const result = await pool.query<{ id: string }>(INSERT, [channel, messageId, sender, raw]);
+    return result.rows[0].id;
+  }
+  if (how === 'parley-sql-batched') return storeBatched(received);
+  return storeLikeParley(received, how === 'parley-sql-prepared');
+}
+
+/** ACCEPT_SQL's parameters for a one-to-one message under the default policy. */
+function acceptParams(received: Received): unknown[] {
+  return [
+    received.botProviderId,
+    received.platform,
+    received.sender,
+    false,
+    received.sender,
+    null,
+    received.sender,
+    received.messageId,
+    received.text,
+    null,
+    JSON.stringify(received.replyTarget),
+    received.raw,
+    null,
+    20,
+    0,
+    JSON.stringify({ 'rate-limited': 'Please wait a minute.', 'budget-exhausted': 'Try again tomorrow.' }),
+    new Date(),
+  ];
+}
+
+interface Pending {
+  received: Received;
+  resolve: (answerId: string) => void;
+  reject: (error: unknown) => void;
+}
+
+const waiting: Pending[] = [];
+let flushing = 0;
+
+/** Group commit: one transaction per connection at a time; whatever arrived meanwhile goes in the next. */
+function storeBatched(received: Received): Promise<string> {
+  return new Promise((resolve, reject) => {
+    waiting.push({ received, resolve, reject });
+    kick();
+  });
+}
+
+function kick(): void {
+  while (flushing < POOL_SIZE && waiting.length > 0) {
+    flushing += 1;
+    void flush(waiting.splice(0, BATCH_MAX)).finally(() => {
+      flushing -= 1;
+      kick();
+    });
+  }
+}
+
+async function flush(batch: Pending[]): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('START TRANSACTION');
+    const ids: (string | null)[] = [];
+    for (const item of batch) {
+      const accepted = await client.query<{ answer_id: string | null }>({
+        name: 'parley_accept',
+        text: ACCEPT_SQL,
+        values: acceptParams(item.received),
+      });
+      ids.push(accepted.rows[0]?.answer_id ?? null);
+    }
+    const jobs = ids.flatMap((id) => (id ? [{ id, name: 'answer', data: { answerId: id } }] : []));
+    await client.query({
+      name: 'parley_jobs',
+      text: JOBS_SQL,
+      values: [JSON.stringify(jobs), null, null, null, null, null],
+    });
+    await client.query('COMMIT');
+    batch.forEach((item, index) => {
+      const id = ids[index];
+      if (id) item.resolve(id);
+      else item.reject(new HttpError(409, 'duplicate'));
+    });
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    for (const item of batch) item.reject(error);
+  } finally {
+    client.release();
+  }
+}
+
+/** Parley's transaction, statement for statement (a one-to-one chat, the default policy). */
+async function storeLikeParley(received: Received, prepared: boolean): Promise<string> {
+  const statement = (name: string, text: string, values: unknown[]) =>
+    prepared ? { name, text, values } : { text, values };
+  const client = await pool.connect();
+  try {
+    await client.query('START TRANSACTION');
+    const accepted = await client.query<{ answer_id: string | null }>(
+      statement('parley_accept', ACCEPT_SQL, [
+        received.botProviderId,
+        received.platform,
+        received.sender,
+        false,
+        received.sender,
+        null,
+        received.sender,
+        received.messageId,
+        received.text,
+        null,
+        JSON.stringify(received.replyTarget),
+        received.raw,
+        null,
+        20,
+        0,
+        JSON.stringify({
+          'rate-limited': 'Please wait a minute.',
+          'budget-exhausted': 'Try again tomorrow.',
+        }),
+        new Date(),
+      ]),
+    );
+    const answerId = accepted.rows[0]?.answer_id;
+    if (!answerId) throw new HttpError(409, 'duplicate');
+    // pg-boss's own insert (createJob's 19 parameters; the defaults resolve in SQL).
+    await client.query(
+      statement('parley_job', JOB_SQL, [
+        answerId,
+        'answer',
+        JSON.stringify({ answerId }),
+        null,
+        null,
+        null,
+        null,
+        0,
+        null,
+        null,
+        null,
+        null,
+        null,
+        null,
+        null,
+        null,
+        null,
+        null,
+        null,
+      ]),
+    );
+    await client.query('COMMIT');
+    return answerId;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+function storeOf(request: IncomingMessage): BareStore {
+  const value = request.headers[BARE_STORE_HEADER];
+  return (BARE_STORES as readonly unknown[]).includes(value) ? (value as BareStore) : 'insert';
+}
+
+function readBody(request: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    request.on('data', (part: Buffer) => {
+      size += part.length;
+      if (size > BODY_LIMIT) {
+        reject(new HttpError(413, 'body too large'));
+        request.destroy();
+        return;
+      }
+      parts.push(part);
+    });
+    request.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    request.on('error', reject);
+  });
+}
+
+function parseJson(text: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      return value as Record<string, unknown>;
+    }
+  } catch {
+    // fall through
+  }
+  throw new HttpError(400, 'body must be a JSON object');
+}
+
+const asString = (value: unknown): string => (typeof value === 'string' ? value : '');
+
+const PLATFORMS: Record<string, string> = {
+  wecom: 'wecom-bot',
+  tencent: 'tencent-chat',
+  cometchat: 'cometchat',
+};
+const common = (channel: string, botProviderId: string) => ({
+  channel,
+  botProviderId,
+  platform: PLATFORMS[channel],
+});
+
+/** sha1 signature over token/timestamp/nonce/encrypt, AES-256-CBC decrypt, JSON, INSERT, encrypted reply. */
+async function onWeCom(url: URL, raw: string, how: BareStore): Promise<string> {
+  const signature = url.searchParams.get('msg_signature') ?? '';
+  const timestamp = url.searchParams.get('timestamp') ?? '';
+  const nonce = url.searchParams.get('nonce') ?? '';
+  if (!signature || !/^\d{1,12}$/.test(timestamp) || !nonce) throw new HttpError(401, 'signature missing');
+  if (Math.abs(Date.now() / 1000 - Number(timestamp)) > WECOM_WINDOW_SECONDS) {
+    throw new HttpError(401, 'stale timestamp');
+  }
+  const encrypted = asString(parseJson(raw).encrypt);
+  if (!wecom.verifySignature(signature, timestamp, nonce, encrypted))
+    throw new HttpError(401, 'bad signature');
+  const plaintext = wecom.decrypt(encrypted, '').message;
+  const message = parseJson(plaintext);
+  const messageId = asString(message.msgid);
+  const from = message.from as { userid?: unknown } | undefined;
+  if (!messageId) throw new HttpError(400, 'msgid missing');
+  const sender = asString(from?.userid);
+  const text = asString((message.text as { content?: unknown } | undefined)?.content);
+  const replyTarget = {
+    responseUrl: message.response_url,
+    chatType: 'single',
+    userId: sender,
+    language: 'en',
+  };
+  const id = await store(
+    {
+      ...common('wecom', credentials.wecom.providerId),
+      messageId,
+      sender,
+      raw: plaintext,
+      text,
+      replyTarget,
+    },
+    how,
+  );
+  const reply = streamReply(id, 'Thinking…', false, { feedbackId: id });
+  return JSON.stringify(encryptReply(wecom, reply, timestamp, nonce));
+}
+
+/** sha256(token + RequestTime) in constant time, ±60 s, SdkAppid, JSON, INSERT. */
+async function onTencent(url: URL, raw: string, how: BareStore): Promise<string> {
+  const query = readTencentCallbackQuery(url.searchParams);
+  const { sign, requestTime, sdkAppId } = query;
+  if (!sign || !requestTime || sdkAppId !== credentials.tencent.sdkAppId) {
+    throw new HttpError(401, 'bad query');
+  }
+  if (
+    !/^\d{1,15}$/.test(requestTime) ||
+    Math.abs(Date.now() / 1000 - Number(requestTime)) > TENCENT_WINDOW_SECONDS
+  ) {
+    throw new HttpError(401, 'stale');
+  }
+  const expected = Buffer.from(computeTencentCallbackSign(credentials.tencent.callbackToken, requestTime));
+  const given = Buffer.from(sign.toLowerCase());
+  if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    throw new HttpError(401, 'bad sign');
+  const body = parseJson(raw);
+  const messageId = asString(body.MsgKey) || `${asString(body.GroupId)}:${String(body.MsgSeq)}`;
+  const sender = asString(body.From_Account);
+  const elems = Array.isArray(body.MsgBody) ? (body.MsgBody as { MsgContent?: { Text?: unknown } }[]) : [];
+  const text = elems.map((elem) => asString(elem.MsgContent?.Text)).join('');
+  await store(
+    {
+      ...common('tencent', credentials.tencent.providerId),
+      messageId,
+      sender,
+      raw,
+      text,
+      replyTarget: { robotId: credentials.tencent.robotId, toAccount: sender },
+    },
+    how,
+  );
+  return TENCENT_OK;
+}
+
+/** Basic auth (constant time), JSON, INSERT. */
+async function onCometChat(request: IncomingMessage, raw: string, how: BareStore): Promise<string> {
+  const { username, password, appId } = credentials.cometchat;
+  if (!checkBasicAuth(request.headers.authorization, username, password))
+    throw new HttpError(401, 'bad auth');
+  const body = parseJson(raw);
+  const data = body.data as { id?: unknown; sender?: unknown; data?: { text?: unknown } } | undefined;
+  const messageId = data?.id === undefined ? '' : String(data.id);
+  if (!messageId) throw new HttpError(400, 'data.id missing');
+  const sender = asString(data?.sender);
+  await store(
+    {
+      ...common('cometchat', credentials.cometchat.providerId),
+      messageId: `${asString(body.appId) || appId}:${messageId}`,
+      sender,
+      raw,
+      text: asString(data?.data?.text),
+      replyTarget: { receiver: sender, receiverType: 'user' },
+    },
+    how,
+  );
+  return COMETCHAT_OK;
+}
+
+async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const url = new URL(request.url ?? '/', 'http://ceiling');
+  if (request.method === 'GET' && url.pathname === '/ready') {
+    await pool.query('SELECT 1');
+    return void response.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+  }
+  if (request.method !== 'POST') throw new HttpError(404, 'not found');
+  const raw = await readBody(request);
+  const how = storeOf(request);
+  let reply: string;
+  if (url.pathname === wecomPath) reply = await onWeCom(url, raw, how);
+  else if (url.pathname === tencentPath) reply = await onTencent(url, raw, how);
+  else if (url.pathname === cometchatPath) reply = await onCometChat(request, raw, how);
+  else throw new HttpError(404, 'not found');
+  response.writeHead(200, { 'content-type': 'application/json' }).end(reply);
+}
+
+async function main(): Promise<void> {
+  await pool.query(
+    `CREATE TABLE IF NOT EXISTS ceiling_messages (
+       id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+       channel text NOT NULL,
+       message_id text NOT NULL,
+       sender text NOT NULL,
+       body jsonb NOT NULL,
+       created_at timestamptz NOT NULL DEFAULT now(),
+       CONSTRAINT ceiling_messages_unique UNIQUE (channel, message_id))`,
+  );
+  const server = createServer((request, response) => {
+    handle(request, response).catch((error: unknown) => {
+      const status = error instanceof HttpError ? error.status : 500;
+      if (status === 500) process.stderr.write(`ceiling: ${String((error as Error)?.stack ?? error)}\n`);
+      if (!response.headersSent) response.writeHead(status, { 'content-type': 'text/plain' });
+      response.end(error instanceof Error ? error.message : 'error');
+    });
+  });
+  const port = Number(requireEnv('PORT'));
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const stop = () => {
+    server.close();
+    server.closeAllConnections();
+    void pool.end().finally(() => process.exit(0));
+    setTimeout(() => process.exit(0), 3000).unref();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.stdout.write(`ceiling listening on http://127.0.0.1:${port}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`ceiling failed: ${String((error as Error)?.stack ?? error)}\n`);
+  process.exit(1);
+});

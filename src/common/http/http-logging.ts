@@ -1,0 +1,61 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Level, Logger } from 'pino';
+import { pinoHttp, startTime, stdSerializers } from 'pino-http';
+import type { RequestWithId } from './request-id.js';
+
+export type Middleware = (request: IncomingMessage, response: ServerResponse, next: () => void) => void;
+
+const levelOf = (response: ServerResponse, error?: Error): Level =>
+  error || response.statusCode >= 500 ? 'error' : response.statusCode >= 400 ? 'warn' : 'info';
+
+/** The request as it arrived, serialised for its log line (see httpLogging). */
+const ARRIVED = Symbol('request as it arrived');
+type RequestWithArrival = IncomingMessage & { [ARRIVED]?: unknown };
+
+/**
+ * One line per request through pino-http: `info` for 2xx/3xx, `warn` for 4xx, `error` for 5xx.
+ *
+ * pino-http builds a child logger for every request as it arrives, serialising and redacting the request,
+ * whether or not its line will be written. When the level hides `info` (LOG_LEVEL=warn and above, the
+ * usual production setting) that work is thrown away for every successful webhook: there the middleware
+ * only notes the arrival (time, serialised request) and runs pino-http once the response is over, for the
+ * responses whose level is enabled — the same line, with the same request fields and response time.
+ */
+export function httpLogging(logger: Logger): Middleware {
+  const options = {
+    logger,
+    genReqId: (request: IncomingMessage) => (request as RequestWithId).id ?? '',
+    customLogLevel: (_request: IncomingMessage, response: ServerResponse, error?: Error) =>
+      levelOf(response, error),
+    autoLogging: { ignore: (request: IncomingMessage) => request.url?.startsWith('/health') ?? false },
+  };
+  if (logger.isLevelEnabled('info')) return pinoHttp(options);
+
+  const deferred = pinoHttp({
+    ...options,
+    // Log the request as it was on arrival (pino-http hands the std-serialised request to this).
+    serializers: {
+      req: (serialized: { raw?: RequestWithArrival }) => serialized.raw?.[ARRIVED] ?? serialized,
+    },
+  });
+  return (request, response, next) => {
+    response[startTime] = Date.now();
+    (request as RequestWithArrival)[ARRIVED] = stdSerializers.req(request);
+    let over = false;
+    const onOver = (error?: Error) => {
+      if (over) return;
+      over = true;
+      response.off('finish', onFinish).off('close', onFinish).off('error', onOver);
+      if (!logger.isLevelEnabled(levelOf(response, error ?? response.err))) return;
+      // pino-http attaches its end-of-response listeners; call the one it just added, as the event would.
+      const before = new Set(response.listeners('finish'));
+      deferred(request, response, () => undefined);
+      for (const listener of response.listeners('finish')) {
+        if (!before.has(listener)) (listener as (error?: Error) => void).call(response, error);
+      }
+    };
+    const onFinish = () => onOver();
+    response.on('finish', onFinish).on('close', onFinish).on('error', onOver);
+    next();
+  };
+}

@@ -1,0 +1,145 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { createPgConfig } from '@electric-sql/pglite/node-postgres';
+import { vector } from '@electric-sql/pglite-pgvector';
+import { DataSource, DataSourceOptions } from 'typeorm';
+import { MIGRATIONS } from '../../migrations/index.js';
+import { ENTITIES } from './entities.js';
+import { SnakeNamingStrategy } from './naming.strategy.js';
+import { DataDirLock } from './data-dir-lock.js';
+
+export type DatabaseKind = 'postgres' | 'pglite';
+
+export interface DatabaseSettings {
+  /** A Postgres URL; when absent, the embedded database under `dataDir` is used. */
+  url?: string;
+  dataDir: string;
+  poolSize?: number;
+}
+
+export class DatabaseError extends Error {
+  override name = 'DatabaseError';
+}
+
+/** Lock id for `pg_advisory_lock` so that instances starting together migrate one at a time. */
+const MIGRATION_LOCK_ID = 72_657_221;
+
+/**
+ * The database Parley runs on: the Postgres at DATABASE_URL, or embedded Postgres (PGlite + pgvector)
+ * persisted in DATA_DIR so that a new user needs nothing installed.
+ */
+export class Database {
+  private constructor(
+    readonly dataSource: DataSource,
+    readonly kind: DatabaseKind,
+    /** The connection string for components that want their own pool (pg-boss on real Postgres). */
+    readonly url: string | undefined,
+    private readonly pglite: PGlite | undefined,
+    private readonly lock: DataDirLock | undefined,
+  ) {}
+
+  static async open(settings: DatabaseSettings): Promise<Database> {
+    return settings.url
+      ? Database.openPostgres(settings.url, settings.poolSize ?? 10)
+      : Database.openEmbedded(settings);
+  }
+
+  private static async openPostgres(url: string, poolSize: number): Promise<Database> {
+    const dataSource = new DataSource({
+      ...baseOptions(),
+      url,
+      poolSize,
+      extra: { connectionTimeoutMillis: 10_000, application_name: 'parley' },
+    });
+    try {
+      await dataSource.initialize();
+    } catch (error) {
+      throw new DatabaseError(
+        `Cannot connect to DATABASE_URL (${redactUrl(url)}): ${(error as Error).message}`,
+      );
+    }
+    const rows: unknown[] = await dataSource.query(
+      `SELECT 1 FROM pg_available_extensions WHERE name = 'vector'`,
+    );
+    if (rows.length === 0) {
+      await dataSource.destroy();
+      throw new DatabaseError(
+        `The pgvector extension is not installed on the Postgres at ${redactUrl(url)}: install pgvector ` +
+          '(https://github.com/pgvector/pgvector#installation, or .ci/install-pgvector.sh on Debian) and restart Parley',
+      );
+    }
+    return new Database(dataSource, 'postgres', url, undefined, undefined);
+  }
+
+  private static async openEmbedded(settings: DatabaseSettings): Promise<Database> {
+    const directory = resolve(settings.dataDir, 'pg');
+    mkdirSync(directory, { recursive: true });
+    const lock = DataDirLock.acquire(join(resolve(settings.dataDir), 'parley.lock'));
+    const pglite = new PGlite(directory, { extensions: { vector } });
+    const dataSource = new DataSource({
+      ...baseOptions(),
+      uuidExtension: 'pgcrypto',
+      poolSize: 1,
+      // PGlite has one connection: a forgotten nested query must fail loudly instead of hanging.
+      extra: { ...createPgConfig(pglite), connectionTimeoutMillis: 60_000 },
+    } as DataSourceOptions);
+    try {
+      await dataSource.initialize();
+    } catch (error) {
+      await pglite.close().catch(() => undefined);
+      lock.release();
+      throw new DatabaseError(
+        `Cannot open the embedded database in ${directory}: ${(error as Error).message}`,
+      );
+    }
+    return new Database(dataSource, 'pglite', undefined, pglite, lock);
+  }
+
+  /** Applies pending migrations (idempotent; serialised across instances on real Postgres). */
+  async migrate(): Promise<string[]> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      if (this.kind === 'postgres') await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
+      const applied = await this.dataSource.runMigrations({ transaction: 'each' });
+      return applied.map((migration) => migration.name);
+    } finally {
+      if (this.kind === 'postgres') await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]);
+      await runner.release();
+    }
+  }
+
+  async pendingMigrations(): Promise<boolean> {
+    return this.dataSource.showMigrations();
+  }
+
+  /** Closes the pool, then PGlite. Call after every user of the pool (the job queue) has stopped. */
+  async close(): Promise<void> {
+    if (this.dataSource.isInitialized) await this.dataSource.destroy();
+    await this.pglite?.close();
+    this.lock?.release();
+  }
+}
+
+function baseOptions() {
+  return {
+    type: 'postgres' as const,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsTableName: 'migrations',
+    synchronize: false,
+    migrationsRun: false,
+    namingStrategy: new SnakeNamingStrategy(),
+    logging: false,
+  };
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '****';
+    return parsed.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}

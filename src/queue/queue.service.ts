@@ -1,0 +1,209 @@
+import PgBoss from 'pg-boss';
+import type { Logger } from 'pino';
+import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import { preparedQuery } from '../common/prepared-query.js';
+import { settlesWithin } from '../common/retry.js';
+import type { Database } from '../database/database.js';
+
+export interface EnqueueOptions {
+  /** A deterministic id makes a second send of the same job a no-op while the job exists. */
+  id?: string;
+  /** Enqueue inside this transaction: commit → the job exists, rollback → it never did. */
+  manager?: EntityManager;
+  startAfterSeconds?: number;
+  retryLimit?: number;
+  retryDelaySeconds?: number;
+  expireInSeconds?: number;
+  singletonKey?: string;
+}
+
+export interface WorkOptions {
+  /** Jobs handled at once by this process for this queue. */
+  concurrency: number;
+}
+
+export interface QueueJob<T> {
+  id: string;
+  name: string;
+  data: T;
+}
+
+type Handler<T> = (job: QueueJob<T>) => Promise<void>;
+
+/** How often an idle worker looks for a job (a notify() wakes it at once). */
+const POLL_INTERVAL_MS = 500;
+/** Pause after a failed fetch (e.g. the database restarting). */
+const ERROR_PAUSE_MS = 1000;
+
+const runSql = async (runner: QueryRunner, text: string, values?: unknown[]) => ({
+  // pg-boss needs `{ rows }`; TypeORM's structured result gives it for every statement kind.
+  rows: ((await runner.query(text, values, true)) as { records?: unknown[] }).records ?? [],
+});
+
+/**
+ * pg-boss's view of a TypeORM transaction, for transactional enqueue. Its statements (the job insert, on
+ * the hot path of every webhook) run prepared: pg-boss's SQL is constant, Postgres then plans it once.
+ */
+function transactionDb(manager: EntityManager): PgBoss.Db {
+  return {
+    executeSql: async (text, values) => {
+      const runner = manager.queryRunner;
+      if (!runner?.isTransactionActive) throw new Error('transactional enqueue needs an active transaction');
+      return { rows: await preparedQuery(runner, text, values ?? []) };
+    },
+  };
+}
+
+/** On PGlite, pg-boss must share TypeORM's single connection (see ../shared/notes/stack.md). */
+function pooledDb(dataSource: DataSource): PgBoss.Db {
+  return {
+    executeSql: async (text, values) => {
+      const runner = dataSource.createQueryRunner();
+      try {
+        return await runSql(runner, text, values);
+      } finally {
+        await runner.release();
+      }
+    },
+  };
+}
+
+/**
+ * Durable jobs on the same Postgres as the data (pg-boss), so a job and the rows it concerns commit together.
+ */
+export class QueueService {
+  private readonly created = new Set<string>();
+  /** Idle worker loops per queue, waiting for the next poll or a notify(). */
+  private readonly sleepers = new Map<string, Set<() => void>>();
+  private readonly loops = new Map<string, Promise<void>[]>();
+  /** Queues this process no longer takes jobs from. */
+  private readonly paused = new Set<string>();
+  private stopping = false;
+  private stopped = false;
+
+  private constructor(
+    private readonly boss: PgBoss,
+    private readonly logger: Logger,
+  ) {}
+
+  static async start(database: Database, logger: Logger): Promise<QueueService> {
+    const common = { schedule: false, supervise: true, migrate: true, maintenanceIntervalSeconds: 120 };
+    const boss =
+      database.kind === 'postgres'
+        ? new PgBoss({ ...common, connectionString: database.url, max: 4, application_name: 'parley-queue' })
+        : new PgBoss({ ...common, db: pooledDb(database.dataSource) });
+    const service = new QueueService(boss, logger);
+    boss.on('error', (error) => logger.error({ err: error }, 'job queue error'));
+    await boss.start();
+    return service;
+  }
+
+  async ensureQueue(name: string, options: Omit<PgBoss.Queue, 'name'> = {}): Promise<void> {
+    if (this.created.has(name)) return;
+    if (!(await this.boss.getQueue(name))) await this.boss.createQueue(name, { name, ...options });
+    this.created.add(name);
+  }
+
+  async send<T extends object>(name: string, data: T, options: EnqueueOptions = {}): Promise<string | null> {
+    await this.ensureQueue(name);
+    const sendOptions: PgBoss.SendOptions = {
+      id: options.id,
+      startAfter: options.startAfterSeconds,
+      retryLimit: options.retryLimit,
+      retryDelay: options.retryDelaySeconds,
+      retryBackoff: options.retryDelaySeconds !== undefined ? true : undefined,
+      expireInSeconds: options.expireInSeconds,
+      singletonKey: options.singletonKey,
+      ...(options.manager ? { db: transactionDb(options.manager) } : {}),
+    };
+    // pg-boss validates present keys, so an explicit undefined would be rejected.
+    const defined = Object.fromEntries(
+      Object.entries(sendOptions).filter(([, value]) => value !== undefined),
+    );
+    return this.boss.send(name, data, defined);
+  }
+
+  /** Wakes this process's idle workers of a queue at once (call after the enqueueing transaction commits). */
+  notify(name: string): void {
+    for (const wake of this.sleepers.get(name) ?? []) wake();
+  }
+
+  /**
+   * Runs `concurrency` loops that fetch one job at a time and complete it (or fail it, for pg-boss to retry,
+   * when the handler throws). Our own loops rather than pg-boss's `work()`, so that stop() knows exactly when
+   * every handler has returned.
+   */
+  async work<T>(name: string, options: WorkOptions, handler: Handler<T>): Promise<void> {
+    await this.ensureQueue(name);
+    const loops = this.loops.get(name) ?? [];
+    for (let index = 0; index < options.concurrency; index++) loops.push(this.loop(name, handler));
+    this.loops.set(name, loops);
+  }
+
+  /**
+   * Stops taking jobs of a queue in this process (the first step of a graceful shutdown); resolves when the
+   * handlers running now have returned.
+   */
+  async stopWorking(name: string): Promise<void> {
+    this.paused.add(name);
+    for (const wake of [...(this.sleepers.get(name) ?? [])]) wake();
+    await Promise.all(this.loops.get(name) ?? []);
+  }
+
+  private async loop<T>(name: string, handler: Handler<T>): Promise<void> {
+    while (!this.stopping && !this.paused.has(name)) {
+      let job: PgBoss.Job<T> | undefined;
+      try {
+        [job] = await this.boss.fetch<T>(name, { batchSize: 1 });
+      } catch (error) {
+        if (!this.stopping) this.logger.warn({ err: error, queue: name }, 'fetching a job failed; retrying');
+        await this.idle(name, ERROR_PAUSE_MS);
+        continue;
+      }
+      if (!job) {
+        await this.idle(name, POLL_INTERVAL_MS);
+        continue;
+      }
+      try {
+        await handler({ id: job.id, name: job.name, data: job.data });
+        await this.boss.complete(name, job.id);
+      } catch (error) {
+        this.logger.warn({ err: error, queue: name, jobId: job.id }, 'job failed; it will be retried');
+        await this.boss.fail(name, job.id, { message: (error as Error).message }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Waits for the poll interval, a notify() of this queue, or stop(). */
+  private idle(name: string, ms: number): Promise<void> {
+    if (this.stopping || this.paused.has(name)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const sleepers = this.sleepers.get(name) ?? new Set<() => void>();
+      this.sleepers.set(name, sleepers);
+      const wake = () => {
+        clearTimeout(timer);
+        sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      sleepers.add(wake);
+    });
+  }
+
+  async size(name: string): Promise<number> {
+    await this.ensureQueue(name);
+    return this.boss.getQueueSize(name);
+  }
+
+  /** Lets running handlers finish (up to the timeout), then closes pg-boss. Jobs not finished are retried. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    if (this.stopped) return;
+    this.stopping = true;
+    for (const sleepers of this.sleepers.values()) for (const wake of [...sleepers]) wake();
+    const finished = await settlesWithin(Promise.all([...this.loops.values()].flat()), timeoutMs);
+    if (!finished) this.logger.warn('job handlers still running at shutdown; their jobs will be retried');
+    await this.boss.stop({ graceful: false, close: true });
+    this.stopped = true;
+    this.logger.debug('job queue stopped');
+  }
+}

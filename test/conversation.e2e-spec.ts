@@ -1,0 +1,391 @@
+import { DataSource } from 'typeorm';
+import { ChannelRegistry } from '../src/conversation/channel-registry.js';
+import { ConversationService } from '../src/conversation/conversation.service.js';
+import type { InboundMessage } from '../src/conversation/conversation.types.js';
+import { FakeOpenAiServer, startFakeOpenAiServer } from './fakes/fake-openai-server.js';
+import { RecordingDelivery } from './support/recording-delivery.js';
+import { realPostgresUrl } from './support/test-database.js';
+import { startTestApp, TestApp } from './support/test-app.js';
+import { waitFor } from './support/wait.js';
+
+interface ChatRequestBody {
+  messages: { role: string; content: string }[];
+}
+
+const chatRequests = (llm: FakeOpenAiServer) =>
+  llm.requests
+    .filter((request) => request.endpoint === 'chat')
+    .map((request) => request.body as ChatRequestBody);
+
+const promptText = (body: ChatRequestBody) => body.messages.map((message) => message.content).join('\n');
+
+async function setUpBot(t: TestApp, llm: FakeOpenAiServer, botConfig: Record<string, unknown> = {}) {
+  const model = await t
+    .admin()
+    .post('/api/v1/providers')
+    .send({
+      name: 'fake-llm',
+      category: 'model',
+      type: 'openai-compatible',
+      config: { baseUrl: llm.baseUrl, model: 'fake', timeoutMs: 5000 },
+    })
+    .expect(201);
+  await t
+    .admin()
+    .post('/api/v1/stores')
+    .send({
+      name: 'helpdesk',
+      modelProviderId: model.body.id,
+      fallbackMessage: 'Sorry, try again later.',
+      historyMessages: 10,
+    })
+    .expect(201);
+  const bot = await t
+    .admin()
+    .post('/api/v1/providers')
+    .send({
+      name: 'comet-bot',
+      category: 'bot',
+      type: 'cometchat',
+      config: {
+        appId: 'app1',
+        region: 'eu',
+        apiKey: 'comet-key',
+        botUid: 'support_bot',
+        basicAuthUsername: 'u',
+        basicAuthPassword: 'p',
+        rateLimitPerMinute: 5,
+        ...botConfig,
+      },
+    })
+    .expect(201);
+  const delivery = new RecordingDelivery('cometchat');
+  t.app.get(ChannelRegistry).register(delivery);
+  return { botId: bot.body.id as string, delivery };
+}
+
+let sequence = 0;
+const inbound = (botProviderId: string, overrides: Partial<InboundMessage> = {}): InboundMessage => ({
+  botProviderId,
+  platform: 'cometchat',
+  platformMessageId: `m-${++sequence}`,
+  chatKey: 'ann',
+  isGroup: false,
+  senderId: 'ann',
+  senderName: 'Ann',
+  mentionedBot: false,
+  text: 'What is the refund policy?',
+  replyTarget: { receiver: 'ann', receiverType: 'user' },
+  ...overrides,
+});
+
+async function answerOf(t: TestApp, answerId: string) {
+  return waitFor(`answer ${answerId} to finish`, async () => {
+    const snapshot = await t.app.get(ConversationService).snapshot(answerId);
+    return snapshot?.finished ? snapshot : undefined;
+  });
+}
+
+describe('Conversation engine', () => {
+  let t: TestApp;
+  let llm: FakeOpenAiServer;
+  let botId: string;
+  let delivery: RecordingDelivery;
+  let engine: ConversationService;
+
+  beforeAll(async () => {
+    llm = await startFakeOpenAiServer();
+    t = await startTestApp({ ANSWER_STALE_SECONDS: '2' });
+    ({ botId, delivery } = await setUpBot(t, llm));
+    engine = t.app.get(ConversationService);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await llm?.close();
+  });
+
+  it('answers a message, records it and hands the answer to the channel once', async () => {
+    const before = chatRequests(llm).length;
+    const result = await engine.accept(inbound(botId, { text: 'hello there' }));
+    expect(result).toMatchObject({ duplicate: false, ignored: false });
+    const answer = await answerOf(t, result.answerId);
+    expect(answer.status).toBe('done');
+    expect(answer.content).toContain('hello there');
+    expect(chatRequests(llm)).toHaveLength(before + 1);
+    await waitFor('delivery', () => delivery.delivered.find((item) => item.answerId === result.answerId));
+    const rows = await t.app
+      .get(DataSource)
+      .query(
+        `SELECT delivery_status, prompt_tokens, completion_tokens, latency_ms FROM messages WHERE id = $1`,
+        [result.answerId],
+      );
+    await waitFor('delivery recorded', async () => {
+      const [row] = await t.app
+        .get(DataSource)
+        .query(`SELECT delivery_status FROM messages WHERE id = $1`, [result.answerId]);
+      return row.delivery_status === 'delivered';
+    });
+    expect(rows[0].completion_tokens).toBeGreaterThan(0);
+    expect(rows[0].prompt_tokens).toBeGreaterThan(0);
+  });
+
+  it('gives a retried platform message the same answer and asks the model once', async () => {
+    const message = inbound(botId, { chatKey: 'dup-user', senderId: 'dup-user', text: 'only once please' });
+    const results = await Promise.all(Array.from({ length: 5 }, () => engine.accept(message)));
+    const ids = new Set(results.map((result) => result.answerId));
+    expect(ids.size).toBe(1);
+    expect(results.filter((result) => result.duplicate)).toHaveLength(4);
+    await answerOf(t, results[0].answerId);
+    await waitFor('delivery', () => delivery.delivered.some((item) => item.answerId === results[0].answerId));
+    expect(chatRequests(llm).filter((body) => promptText(body).includes('only once please'))).toHaveLength(1);
+    expect(delivery.delivered.filter((item) => item.answerId === results[0].answerId)).toHaveLength(1);
+  });
+
+  it('sends the third question to the model with the first two turns', async () => {
+    const user = { chatKey: 'history-user', senderId: 'history-user' };
+    for (const text of ['first question alpha', 'second question beta']) {
+      await answerOf(t, (await engine.accept(inbound(botId, { ...user, text }))).answerId);
+    }
+    await answerOf(
+      t,
+      (await engine.accept(inbound(botId, { ...user, text: 'third question gamma' }))).answerId,
+    );
+    const third = chatRequests(llm).find((body) =>
+      body.messages.at(-1)?.content.includes('third question gamma'),
+    );
+    expect(third).toBeDefined();
+    const turns = third!.messages.slice(1, -1);
+    expect(turns.map((turn) => turn.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
+    expect(turns[0].content).toBe('first question alpha');
+    expect(turns[1].content).toMatch(/^Echo: .*first question alpha/s);
+    expect(turns[2].content).toBe('second question beta');
+    expect(turns[3].content).toMatch(/^Echo: .*second question beta/s);
+  });
+
+  it('keeps two group members’ histories apart with per-user context', async () => {
+    const group = { chatKey: 'group-1', isGroup: true, mentionedBot: true };
+    await answerOf(
+      t,
+      (await engine.accept(inbound(botId, { ...group, senderId: 'amy', text: 'amy secret mango' }))).answerId,
+    );
+    await answerOf(
+      t,
+      (await engine.accept(inbound(botId, { ...group, senderId: 'bob', text: 'bob secret kiwi' }))).answerId,
+    );
+    await answerOf(
+      t,
+      (await engine.accept(inbound(botId, { ...group, senderId: 'amy', text: 'amy asks again' }))).answerId,
+    );
+    const amy = chatRequests(llm).find((body) => body.messages.at(-1)?.content.includes('amy asks again'));
+    expect(promptText(amy!)).toContain('amy secret mango');
+    expect(promptText(amy!)).not.toContain('bob secret kiwi');
+  });
+
+  it('answers the messages of one conversation in order, one at a time', async () => {
+    const user = { chatKey: 'burst-user', senderId: 'burst-user' };
+    llm.script.enqueue({ endpoint: 'chat', kind: 'reply', tokens: ['slow ', 'first'], tokenDelayMs: 300 });
+    const first = await engine.accept(inbound(botId, { ...user, text: 'burst one' }));
+    const second = await engine.accept(inbound(botId, { ...user, text: 'burst two' }));
+    await answerOf(t, second.answerId);
+    const secondRequest = chatRequests(llm).find((body) =>
+      body.messages.at(-1)?.content.includes('burst two'),
+    );
+    expect(promptText(secondRequest!)).toContain('slow first');
+    expect((await answerOf(t, first.answerId)).content).toBe('slow first');
+  });
+
+  it('ends with the store’s fallback message when the model is unreachable', async () => {
+    const dead = await startFakeOpenAiServer();
+    await dead.close();
+    const model = await t
+      .admin()
+      .post('/api/v1/providers')
+      .send({
+        name: 'dead-llm',
+        category: 'model',
+        type: 'openai-compatible',
+        config: { baseUrl: dead.baseUrl, model: 'x', timeoutMs: 2000 },
+      })
+      .expect(201);
+    const store = await t
+      .admin()
+      .post('/api/v1/stores')
+      .send({
+        name: 'dead-store',
+        modelProviderId: model.body.id,
+        fallbackMessage: 'Sorry, try again later.',
+      })
+      .expect(201);
+    const bot = await t
+      .admin()
+      .post('/api/v1/providers')
+      .send({
+        name: 'comet-dead',
+        category: 'bot',
+        type: 'cometchat',
+        config: {
+          appId: 'app2',
+          region: 'eu',
+          apiKey: 'k',
+          botUid: 'dead_bot',
+          basicAuthUsername: 'u',
+          basicAuthPassword: 'p',
+          storeId: store.body.id,
+        },
+      })
+      .expect(201);
+    const result = await engine.accept(inbound(bot.body.id, { text: 'will fail' }));
+    const answer = await answerOf(t, result.answerId);
+    expect(answer).toMatchObject({ status: 'failed', content: 'Sorry, try again later.' });
+    await waitFor('fallback delivered', () =>
+      delivery.delivered.find((item) => item.answerId === result.answerId),
+    );
+    const [row] = await t.app
+      .get(DataSource)
+      .query(`SELECT error FROM messages WHERE id = $1`, [result.answerId]);
+    expect(row.error).toMatch(/model/);
+  });
+
+  describe('policies', () => {
+    it('ignores group messages that do not mention the bot, and bots', async () => {
+      const group = await engine.accept(
+        inbound(botId, { chatKey: 'group-2', isGroup: true, mentionedBot: false }),
+      );
+      expect(group.ignored).toBe(true);
+      const bot = await engine.accept(inbound(botId, { senderIsBot: true }));
+      expect(bot.ignored).toBe(true);
+    });
+
+    it('answers an image politely without calling the model', async () => {
+      const before = chatRequests(llm).length;
+      const result = await engine.accept(inbound(botId, { text: '', unsupportedContent: 'image' }));
+      expect(result.immediateReply).toMatch(/text/);
+      const answer = await answerOf(t, result.answerId);
+      expect(answer.content).toBe(result.immediateReply);
+      await waitFor('notice delivered', () =>
+        delivery.delivered.find((item) => item.answerId === result.answerId),
+      );
+      expect(chatRequests(llm)).toHaveLength(before);
+    });
+
+    it('refuses an overlong question politely, in the user’s language', async () => {
+      const result = await engine.accept(inbound(botId, { text: '问'.repeat(5000) }));
+      expect(result.immediateReply).toContain('太长');
+    });
+
+    it('rate-limits a user who sends too fast', async () => {
+      const user = { chatKey: 'spammer', senderId: 'spammer', text: 'hi' };
+      const results = [];
+      for (let index = 0; index < 6; index++) results.push(await engine.accept(inbound(botId, user)));
+      expect(results.slice(0, 5).every((result) => result.immediateReply === undefined)).toBe(true);
+      expect(results[5].immediateReply).toMatch(/wait a minute/);
+    });
+  });
+
+  describe('admin API', () => {
+    it('lists conversations with filters and shows their messages', async () => {
+      const all = await t.admin().get(`/api/v1/conversations?botId=${botId}`).expect(200);
+      expect(all.body.total).toBeGreaterThan(3);
+      const amy = await t.admin().get('/api/v1/conversations?user=amy').expect(200);
+      expect(amy.body.items).toHaveLength(1);
+      expect(amy.body.items[0]).toMatchObject({ chatKey: 'group-1', isGroup: true });
+      expect(amy.body.items[0].participants.map((p: { id: string }) => p.id).sort()).toEqual(['amy', 'bob']);
+      const messages = await t
+        .admin()
+        .get(`/api/v1/conversations/${amy.body.items[0].id}/messages`)
+        .expect(200);
+      expect(messages.body.items.map((m: { role: string }) => m.role)).toEqual([
+        'user',
+        'assistant',
+        'user',
+        'assistant',
+        'user',
+        'assistant',
+      ]);
+      expect(messages.body.items[1]).toMatchObject({ status: 'done', deliveryStatus: 'delivered' });
+      await t.admin().get('/api/v1/conversations?from=yesterday').expect(400);
+      await t.admin().get('/api/v1/conversations/00000000-0000-4000-8000-000000000000/messages').expect(404);
+    });
+
+    it('exposes answer, token, delivery and queue metrics for Prometheus', async () => {
+      const response = await t.anonymous().get('/metrics').expect(200);
+      expect(response.headers['content-type']).toMatch(/text\/plain/);
+      expect(response.text).toMatch(/parley_answers_total\{outcome="done"\} [1-9]/);
+      expect(response.text).toMatch(/parley_answers_total\{outcome="failed"\} [1-9]/);
+      expect(response.text).toMatch(/parley_tokens_total\{kind="completion"\} [1-9]/);
+      expect(response.text).toMatch(
+        /parley_deliveries_total\{channel="cometchat",status="delivered"\} [1-9]/,
+      );
+      expect(response.text).toMatch(/parley_answer_queue_depth \d+/);
+      const ready = await t.anonymous().get('/health/ready').expect(200);
+      expect(ready.body.checks.queue).toBe('ok');
+    });
+
+    it('reports usage with failures and latency percentiles', async () => {
+      const usage = await t.admin().get(`/api/v1/usage?botId=${botId}`).expect(200);
+      expect(usage.body.messages).toBeGreaterThan(5);
+      expect(usage.body.answered).toBeGreaterThan(5);
+      const all = await t.admin().get('/api/v1/usage').expect(200);
+      expect(all.body.failures).toBeGreaterThanOrEqual(1);
+      expect(usage.body.completionTokens).toBeGreaterThan(0);
+      expect(usage.body.latencyP95Ms).toBeGreaterThanOrEqual(usage.body.latencyP50Ms);
+    });
+  });
+});
+
+describe('Conversation engine across restarts and instances', () => {
+  it('finishes an answer that was generating when the app shut down', async () => {
+    const llm = await startFakeOpenAiServer({
+      tokens: Array.from({ length: 30 }, (_, i) => `w${i} `),
+      tokenDelayMs: 100,
+    });
+    const t = await startTestApp({ ANSWER_STALE_SECONDS: '2' });
+    try {
+      const { botId } = await setUpBot(t, llm);
+      const result = await t.app
+        .get(ConversationService)
+        .accept(inbound(botId, { text: 'long answer please' }));
+      const started = await waitFor('generation to start', async () => {
+        const snapshot = await t.app.get(ConversationService).snapshot(result.answerId);
+        return snapshot?.content ? snapshot : undefined;
+      });
+      expect(started.status).toBe('generating');
+      await t.restart();
+      const answer = await answerOf(t, result.answerId);
+      expect(answer.status).toBe('done');
+      expect(answer.content).toContain('w29');
+      const rows = await t.app
+        .get(DataSource)
+        .query(`SELECT attempts FROM messages WHERE id = $1`, [result.answerId]);
+      expect(rows[0].attempts).toBe(1);
+    } finally {
+      await t.close();
+      await llm.close();
+    }
+  });
+
+  it('asks the model once for a message delivered five times to two instances', async () => {
+    const llm = await startFakeOpenAiServer();
+    const first = await startTestApp({ ANSWER_STALE_SECONDS: '2' });
+    // Two instances need a shared server database; the embedded one belongs to a single process.
+    const second = realPostgresUrl()
+      ? await startTestApp({ ANSWER_STALE_SECONDS: '2' }, { database: first.database })
+      : first;
+    try {
+      const { botId, delivery } = await setUpBot(first, llm);
+      const secondDelivery = new RecordingDelivery('cometchat');
+      second.app.get(ChannelRegistry).register(second === first ? delivery : secondDelivery);
+      const message = inbound(botId, { text: 'exactly one model call' });
+      const instances = [first, second, first, second, first];
+      const results = await Promise.all(instances.map((t) => t.app.get(ConversationService).accept(message)));
+      expect(new Set(results.map((result) => result.answerId)).size).toBe(1);
+      await answerOf(first, results[0].answerId);
+      await waitFor('one delivery', () => delivery.delivered.length + secondDelivery.delivered.length === 1);
+      expect(chatRequests(llm)).toHaveLength(1);
+    } finally {
+      if (second !== first) await second.close();
+      await first.close();
+      await llm.close();
+    }
+  });
+});
