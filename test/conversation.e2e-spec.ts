@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+import { AnswerWorker } from '../src/conversation/answer.worker.js';
 import { ChannelRegistry } from '../src/conversation/channel-registry.js';
 import { ConversationService } from '../src/conversation/conversation.service.js';
 import type { InboundMessage } from '../src/conversation/conversation.types.js';
@@ -358,6 +359,45 @@ describe('Conversation engine across restarts and instances', () => {
         .get(DataSource)
         .query(`SELECT attempts FROM messages WHERE id = $1`, [result.answerId]);
       expect(rows[0].attempts).toBe(1);
+    } finally {
+      await t.close();
+      await llm.close();
+    }
+  });
+
+  it('the sweeper re-sends a lost answer job, and only a lost one', async () => {
+    const llm = await startFakeOpenAiServer();
+    // No worker in this process, so the jobs stay where the test can count them; sweep() is called by hand.
+    const t = await startTestApp({ ROLE: 'api', ANSWER_STALE_SECONDS: '1' });
+    try {
+      const { botId } = await setUpBot(t, llm);
+      const engine = t.app.get(ConversationService);
+      const first = await engine.accept(inbound(botId, { chatKey: 'lost', senderId: 'lost', text: 'one' }));
+      const second = await engine.accept(inbound(botId, { chatKey: 'lost', senderId: 'lost', text: 'two' }));
+      const db = t.app.get(DataSource);
+      const jobsFor = async (answerId: string) =>
+        Number(
+          (
+            await db.query(
+              `SELECT count(*) AS n FROM pgboss.job WHERE name = 'answer' AND state < 'completed'
+                 AND data ->> 'answerId' = $1`,
+              [answerId],
+            )
+          )[0].n,
+        );
+      const age = () =>
+        db.query(`UPDATE messages SET updated_at = now() - interval '1 hour' WHERE role = 'assistant'`);
+      await age();
+      await t.app.get(AnswerWorker).sweep();
+      expect(await jobsFor(first.answerId)).toBe(1);
+      expect(await jobsFor(second.answerId)).toBe(1);
+
+      await db.query(`DELETE FROM pgboss.job WHERE name = 'answer'`);
+      await age();
+      await t.app.get(AnswerWorker).sweep();
+      expect(await jobsFor(first.answerId)).toBe(1);
+      // The second waits for the first; startNext starts it when the first finishes.
+      expect(await jobsFor(second.answerId)).toBe(0);
     } finally {
       await t.close();
       await llm.close();

@@ -334,12 +334,21 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
       this.logger.warn({ answerId: id }, 'taking over an answer whose worker stopped');
       await this.queue.send<AnswerJob>(ANSWER_QUEUE, { answerId: id }, { id: randomUUID() });
     }
-    // Queued answers nobody started (a lost job, or a conversation whose previous worker died): kick them.
-    // Starting one twice is harmless: only one claim succeeds.
+    // Queued answers nobody will start: first of their conversation (later ones are started by startNext)
+    // and without a job waiting in the queue (a lost job, or a conversation whose previous worker died).
+    // Re-sending only those keeps a backlog after a burst from being doubled every sweep.
+    const noJob = `NOT ${QueueService.pendingJobExists('$2', 'answerId', 'm.id')}`;
     const waiting = (await this.dataSource.query(
-      `UPDATE messages SET updated_at = now()
-       WHERE role = 'assistant' AND status = 'queued' AND updated_at < now() - $1::interval RETURNING id`,
-      [stale],
+      `UPDATE messages m SET updated_at = now()
+       WHERE m.role = 'assistant' AND m.status = 'queued' AND m.updated_at < now() - $1::interval
+         AND NOT EXISTS (
+           SELECT 1 FROM messages earlier
+           WHERE earlier.bot_provider_id = m.bot_provider_id AND earlier.conversation_key = m.conversation_key
+             AND earlier.role = 'assistant' AND earlier.status IN ('queued', 'generating')
+             AND (earlier.created_at, earlier.id) < (m.created_at, m.id))
+         AND ${noJob}
+       RETURNING m.id`,
+      [stale, ANSWER_QUEUE],
     )) as [{ id: string }[], number];
     for (const { id } of waiting[0])
       await this.queue.send<AnswerJob>(ANSWER_QUEUE, { answerId: id }, { id: randomUUID() });
@@ -358,9 +367,9 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
       await this.deliver(row.id);
     }
     const undelivered = (await this.dataSource.query(
-      `SELECT id FROM messages WHERE delivery_status = 'pending' AND status IN ('done', 'failed')
-         AND updated_at < now() - $1::interval`,
-      [stale],
+      `SELECT m.id FROM messages m WHERE m.delivery_status = 'pending' AND m.status IN ('done', 'failed')
+         AND m.updated_at < now() - $1::interval AND ${noJob}`,
+      [stale, ANSWER_QUEUE],
     )) as { id: string }[];
     for (const { id } of undelivered)
       await this.queue.send<AnswerJob>(ANSWER_QUEUE, { answerId: id }, { id: randomUUID() });

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { InjectLogger } from '../core/core.module.js';
@@ -32,7 +32,7 @@ class DuplicateDelivery extends Error {}
  * It never sees a wire format.
  */
 @Injectable()
-export class ConversationService {
+export class ConversationService implements OnModuleInit {
   constructor(
     private readonly dataSource: DataSource,
     private readonly queue: QueueService,
@@ -40,6 +40,11 @@ export class ConversationService {
     private readonly stores: StoreService,
     @InjectLogger() private readonly logger: Logger,
   ) {}
+
+  /** The answer queue must exist before accept() enqueues inside its transaction (see QueueService.send). */
+  async onModuleInit(): Promise<void> {
+    await this.queue.ensureQueue(ANSWER_QUEUE);
+  }
 
   /**
    * Persists the message and its answer placeholder and enqueues the answer job, all in one transaction.

@@ -105,6 +105,11 @@ export class QueueService {
   }
 
   async send<T extends object>(name: string, data: T, options: EnqueueOptions = {}): Promise<string | null> {
+    // Creating a queue runs statements of its own, which on the embedded database (one connection) would
+    // wait forever behind the caller's open transaction: transactional senders create their queue at boot.
+    if (options.manager && !this.created.has(name)) {
+      throw new Error(`queue "${name}" must be created (ensureQueue) before jobs are sent in a transaction`);
+    }
     await this.ensureQueue(name);
     const sendOptions: PgBoss.SendOptions = {
       id: options.id,
@@ -188,6 +193,17 @@ export class QueueService {
       const timer = setTimeout(wake, ms);
       sleepers.add(wake);
     });
+  }
+
+  /**
+   * A SQL condition, true when the queue `$queueParam` holds a job not yet finished (created, retry or
+   * active) whose data field `field` equals the SQL expression `idExpression`. For sweepers, so they re-send
+   * only what was really lost. pg-boss's table and state enum (ordered created < retry < active <
+   * completed…) are its own; this is the one place outside pg-boss that knows them.
+   */
+  static pendingJobExists(queueParam: string, field: string, idExpression: string): string {
+    return `EXISTS (SELECT 1 FROM pgboss.job j WHERE j.name = ${queueParam} AND j.state < 'completed'
+      AND j.data ->> '${field}' = (${idExpression})::text)`;
   }
 
   async size(name: string): Promise<number> {

@@ -1,7 +1,5 @@
 import { parse as parseCsv } from 'csv-parse/sync';
 import { htmlToText, type FormatCallback, type HtmlToTextOptions } from 'html-to-text';
-import mammoth from 'mammoth';
-import { PDFParse } from 'pdf-parse';
 import { SectionBuilder, markdownSections, type DocumentSection } from './document-sections.js';
 
 export type { DocumentSection } from './document-sections.js';
@@ -232,6 +230,9 @@ async function docxSections(
   buffer: Buffer,
   fallbackTitle: string,
 ): Promise<{ title: string; sections: DocumentSection[] }> {
+  // Loaded on first use: mammoth and pdf-parse (pdf.js, which also patches globals) cost tens of MB of
+  // memory and slow down every process, while most processes never parse a DOCX or PDF.
+  const { default: mammoth } = await import('mammoth');
   const { value: html } = await mammoth.convertToHtml({ buffer });
   return htmlSections(html, fallbackTitle);
 }
@@ -243,6 +244,7 @@ async function pdfSections(
   buffer: Buffer,
   fallbackTitle: string,
 ): Promise<{ title: string; sections: DocumentSection[] }> {
+  const { PDFParse } = await import('pdf-parse');
   const parser = new PDFParse({ data: new Uint8Array(buffer) });
   try {
     const text = await parser.getText();
