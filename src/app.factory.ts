@@ -2,6 +2,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { Logger } from 'pino';
+import type { Server } from 'node:http';
 import { AppModule } from './app.module.js';
 import { AppConfig } from './config/app-config.js';
 import { ErrorFilter } from './common/http/error.filter.js';
@@ -36,6 +37,11 @@ export async function createApp(
 
 function configureApp(app: NestExpressApplication, config: AppConfig, logger: Logger): void {
   app.disable('x-powered-by');
+  // Node closes idle keep-alive connections after 5 s by default; a load balancer or a platform's client that
+  // reuses one at that moment gets a reset. Idle connections must outlive the proxy's (often 60 s).
+  const server = app.getHttpServer() as Server;
+  server.keepAliveTimeout = config.HTTP_KEEP_ALIVE_SECONDS * 1000;
+  server.headersTimeout = server.keepAliveTimeout + 1000;
   app.use(requestIdMiddleware);
   app.use(httpLogging(logger));
   app.useBodyParser('json', { limit: `${config.BODY_LIMIT_KB}kb` });

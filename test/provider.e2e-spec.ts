@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import { jest } from '@jest/globals';
 import { DataSource } from 'typeorm';
 import { ProviderService } from '../src/provider/provider.service.js';
@@ -338,6 +339,12 @@ describe('Provider admin API', () => {
       await t.anonymous().get('/health/live').expect(200, { status: 'ok' });
       const ready = await t.anonymous().get('/health/ready').expect(200);
       expect(ready.body.checks).toMatchObject({ database: 'ok', migrations: 'ok' });
+    });
+
+    it('keeps idle connections open longer than a load balancer would', () => {
+      const server = t.app.getHttpServer() as Server;
+      expect(server.keepAliveTimeout).toBe(65_000);
+      expect(server.headersTimeout).toBeGreaterThan(server.keepAliveTimeout);
     });
 
     it('serves the OpenAPI document with every provider route and the error shape', async () => {

@@ -7,6 +7,7 @@ describe('loadConfig', () => {
     expect(config.DATA_DIR).toBe('./data');
     expect(config.LOG_LEVEL).toBe('info');
     expect(config.ROLE).toBe('all');
+    expect(config.HTTP_KEEP_ALIVE_SECONDS).toBe(65);
     expect(config.DATABASE_URL).toBeUndefined();
     expect(config.publicBaseUrl).toBe('http://localhost:3000');
   });
@@ -26,6 +27,7 @@ describe('loadConfig', () => {
     ['SECRET_KEY', 'short'],
     ['PUBLIC_BASE_URL', 'not a url'],
     ['ROLE', 'boss'],
+    ['HTTP_KEEP_ALIVE_SECONDS', '0'],
   ])('rejects %s=%s with one line naming the variable', (name, value) => {
     let error: unknown;
     try {

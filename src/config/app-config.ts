@@ -101,6 +101,14 @@ export class AppConfig {
   BODY_LIMIT_KB = 1024;
 
   @Transform(toInt)
+  @IsInt({ message: 'HTTP_KEEP_ALIVE_SECONDS must be a whole number of seconds between 1 and 600, e.g. 65' })
+  @Min(1, { message: 'HTTP_KEEP_ALIVE_SECONDS must be a whole number of seconds between 1 and 600, e.g. 65' })
+  @Max(600, {
+    message: 'HTTP_KEEP_ALIVE_SECONDS must be a whole number of seconds between 1 and 600, e.g. 65',
+  })
+  HTTP_KEEP_ALIVE_SECONDS = 65;
+
+  @Transform(toInt)
   @IsInt({ message: 'UPLOAD_LIMIT_MB must be a whole number of megabytes between 1 and 1024, e.g. 20' })
   @Min(1, { message: 'UPLOAD_LIMIT_MB must be a whole number of megabytes between 1 and 1024, e.g. 20' })
   @Max(1024, { message: 'UPLOAD_LIMIT_MB must be a whole number of megabytes between 1 and 1024, e.g. 20' })
@@ -186,6 +194,7 @@ export const ENV_NAMES = [
   'ROLE',
   'BODY_LIMIT_KB',
   'UPLOAD_LIMIT_MB',
+  'HTTP_KEEP_ALIVE_SECONDS',
   'DATABASE_POOL_SIZE',
   'WORKER_CONCURRENCY',
   'ANSWER_TIMEOUT_SECONDS',
