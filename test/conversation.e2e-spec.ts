@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { AnswerWorker } from '../src/conversation/answer.worker.js';
 import { ChannelRegistry } from '../src/conversation/channel-registry.js';
-import { ConversationService } from '../src/conversation/conversation.service.js';
+import { ANSWER_QUEUE, ConversationService } from '../src/conversation/conversation.service.js';
+import { QueueService } from '../src/queue/queue.service.js';
 import type { InboundMessage } from '../src/conversation/conversation.types.js';
 import { FakeOpenAiServer, startFakeOpenAiServer } from './fakes/fake-openai-server.js';
 import { RecordingDelivery } from './support/recording-delivery.js';
@@ -404,6 +406,38 @@ describe('Conversation engine across restarts and instances', () => {
     }
   });
 
+  it('stores the answer job as pg-boss itself would, once per message', async () => {
+    const llm = await startFakeOpenAiServer();
+    const t = await startTestApp({ ROLE: 'api' });
+    try {
+      const { botId } = await setUpBot(t, llm);
+      const engine = t.app.get(ConversationService);
+      const message = inbound(botId, { chatKey: 'jobs', senderId: 'jobs' });
+      const first = await engine.accept(message);
+      const again = await engine.accept(message);
+      expect(again).toMatchObject({ answerId: first.answerId, duplicate: true });
+
+      const reference = randomUUID();
+      await t.app.get(QueueService).send(ANSWER_QUEUE, { answerId: reference }, { id: reference });
+      const db = t.app.get(DataSource);
+      const jobOf = async (answerId: string) =>
+        (await db.query(
+          `SELECT name, priority, state, retry_limit, retry_delay, retry_backoff, expire_in, policy, dead_letter,
+             singleton_key, singleton_on, keep_until - start_after AS retention, start_after <= now() AS due
+           FROM pgboss.job WHERE data ->> 'answerId' = $1`,
+          [answerId],
+        )) as Record<string, unknown>[];
+      const stored = await jobOf(first.answerId);
+      expect(stored).toHaveLength(1);
+      expect(stored[0]).toEqual((await jobOf(reference))[0]);
+      const [chat] = await db.query(`SELECT message_count FROM chats WHERE chat_key = 'jobs'`);
+      expect(chat.message_count).toBe(1);
+    } finally {
+      await t.close();
+      await llm.close();
+    }
+  });
+
   it('asks the model once for a message delivered five times to two instances', async () => {
     const llm = await startFakeOpenAiServer();
     const first = await startTestApp({ ANSWER_STALE_SECONDS: '2' });
@@ -422,6 +456,10 @@ describe('Conversation engine across restarts and instances', () => {
       await answerOf(first, results[0].answerId);
       await waitFor('one delivery', () => delivery.delivered.length + secondDelivery.delivered.length === 1);
       expect(chatRequests(llm)).toHaveLength(1);
+      const chats = await first.app
+        .get(DataSource)
+        .query(`SELECT message_count FROM chats WHERE bot_provider_id = $1`, [botId]);
+      expect(chats).toEqual([{ message_count: 1 }]);
     } finally {
       if (second !== first) await second.close();
       await first.close();
