@@ -4,13 +4,12 @@
  * (unique on the message id), then the reply. No framework, no logging, no queue, no bot lookup.
  *
  * For the breakdown (`--decompose`), a request with `x-bench-store: parley-sql` (or `parley-sql-prepared`)
- * is stored exactly as Parley stores it instead: its one accept statement (message, answer placeholder and
- * pg-boss's job insert).
+ * is stored exactly as Parley stores it instead: START, ACCEPT_SQL, pg-boss's job insert, COMMIT.
  *
  * Run by bench/webhooks.ts as a child process: DATABASE_URL, PORT, BENCH_CEILING_CONFIG (the bots'
  * credentials as JSON), BENCH_CEILING_POOL (connections, default 10). Listens on 127.0.0.1 only.
  */
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import pg from 'pg';
 import { checkBasicAuth } from '../src/cometchat/cometchat-auth.js';
@@ -20,7 +19,7 @@ import {
 } from '../src/tencent-chat/tencent-signature.js';
 import { WeComCrypto } from '../src/wecom-bot/wecom-crypto.js';
 import { encryptReply, streamReply } from '../src/wecom-bot/wecom-reply.js';
-import { acceptStatement } from '../src/conversation/accept.sql.js';
+import { ACCEPT_SQL } from '../src/conversation/accept.sql.js';
 import plans from 'pg-boss/src/plans.js';
 import { BARE_STORE_HEADER, BARE_STORES, type BareStore, type BenchCredentials } from './lib/channels.js';
 
@@ -72,8 +71,7 @@ interface Received {
 }
 
 const JOB_SQL = plans.insertJob('pgboss');
-/** Parley's accept statement: message, answer and pg-boss's job insert in one. */
-const ACCEPT_SQL = acceptStatement(JOB_SQL);
+const JOBS_SQL = plans.insertJobs('pgboss');
 const POOL_SIZE = Number(process.env.BENCH_CEILING_POOL ?? 10);
 /** The most callbacks one batched transaction takes. */
 const BATCH_MAX = 32;
@@ -89,7 +87,7 @@ async function store(received: Received, how: BareStore): Promise<string> {
 }
 
 /** ACCEPT_SQL's parameters for a one-to-one message under the default policy. */
-function acceptParams(received: Received, answerId: string): unknown[] {
+function acceptParams(received: Received): unknown[] {
   return [
     received.botProviderId,
     received.platform,
@@ -108,23 +106,6 @@ function acceptParams(received: Received, answerId: string): unknown[] {
     0,
     JSON.stringify({ 'rate-limited': 'Please wait a minute.', 'budget-exhausted': 'Try again tomorrow.' }),
     new Date(),
-    answerId,
-    ...jobValues(answerId),
-  ];
-}
-
-/** pg-boss's job insert parameters (createJob's 19; the defaults resolve in SQL), as Parley sends them. */
-function jobValues(answerId: string): unknown[] {
-  return [
-    answerId,
-    'answer',
-    JSON.stringify({ answerId }),
-    null,
-    null,
-    null,
-    null,
-    0,
-    ...Array(11).fill(null),
   ];
 }
 
@@ -164,10 +145,16 @@ async function flush(batch: Pending[]): Promise<void> {
       const accepted = await client.query<{ answer_id: string | null }>({
         name: 'parley_accept',
         text: ACCEPT_SQL,
-        values: acceptParams(item.received, randomUUID()),
+        values: acceptParams(item.received),
       });
       ids.push(accepted.rows[0]?.answer_id ?? null);
     }
+    const jobs = ids.flatMap((id) => (id ? [{ id, name: 'answer', data: { answerId: id } }] : []));
+    await client.query({
+      name: 'parley_jobs',
+      text: JOBS_SQL,
+      values: [JSON.stringify(jobs), null, null, null, null, null],
+    });
     await client.query('COMMIT');
     batch.forEach((item, index) => {
       const id = ids[index];
@@ -182,15 +169,71 @@ async function flush(batch: Pending[]): Promise<void> {
   }
 }
 
-/** Parley's accept, statement for statement: one statement, no transaction (a one-to-one chat, the default policy). */
+/** Parley's transaction, statement for statement (a one-to-one chat, the default policy). */
 async function storeLikeParley(received: Received, prepared: boolean): Promise<string> {
-  const values = acceptParams(received, randomUUID());
-  const accepted = await pool.query<{ answer_id: string | null }>(
-    prepared ? { name: 'parley_accept', text: ACCEPT_SQL, values } : { text: ACCEPT_SQL, values },
-  );
-  const answerId = accepted.rows[0]?.answer_id;
-  if (!answerId) throw new HttpError(409, 'duplicate');
-  return answerId;
+  const statement = (name: string, text: string, values: unknown[]) =>
+    prepared ? { name, text, values } : { text, values };
+  const client = await pool.connect();
+  try {
+    await client.query('START TRANSACTION');
+    const accepted = await client.query<{ answer_id: string | null }>(
+      statement('parley_accept', ACCEPT_SQL, [
+        received.botProviderId,
+        received.platform,
+        received.sender,
+        false,
+        received.sender,
+        null,
+        received.sender,
+        received.messageId,
+        received.text,
+        null,
+        JSON.stringify(received.replyTarget),
+        received.raw,
+        null,
+        20,
+        0,
+        JSON.stringify({
+          'rate-limited': 'Please wait a minute.',
+          'budget-exhausted': 'Try again tomorrow.',
+        }),
+        new Date(),
+      ]),
+    );
+    const answerId = accepted.rows[0]?.answer_id;
+    if (!answerId) throw new HttpError(409, 'duplicate');
+    // pg-boss's own insert (createJob's 19 parameters; the defaults resolve in SQL).
+    await client.query(
+      statement('parley_job', JOB_SQL, [
+        answerId,
+        'answer',
+        JSON.stringify({ answerId }),
+        null,
+        null,
+        null,
+        null,
+        0,
+        null,
+        null,
+        null,
+        null,
+        null,
+        null,
+        null,
+        null,
+        null,
+        null,
+        null,
+      ]),
+    );
+    await client.query('COMMIT');
+    return answerId;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
 }
 
 function storeOf(request: IncomingMessage): BareStore {

@@ -406,7 +406,7 @@ describe('Conversation engine across restarts and instances', () => {
     }
   });
 
-  it('stores the answer job as pg-boss itself would, once per message', async () => {
+  it('stores one answer job for a message delivered twice, and counts the message once', async () => {
     const llm = await startFakeOpenAiServer();
     const t = await startTestApp({ ROLE: 'api' });
     try {

@@ -1,34 +1,23 @@
 /**
- * Everything ConversationService.accept stores, in ONE statement — atomic on its own, so no transaction and
- * one round trip per webhook:
- * - nothing at all when the platform message id is already stored for the bot (a duplicate: no answer row
- *   comes back; the unique index still decides between truly concurrent deliveries, see `chat_id` below);
+ * Everything ConversationService.accept stores, in one statement (one round trip instead of four):
  * - the notice, if any: the gate's ($13), else the per-user rate limit ($14 per minute, counted from the
  *   messages already stored), else the bot's daily token budget ($15) — each checked only when needed;
  * - the chat (created, or its counters and participants updated);
- * - the user's message (unique on bot + platform message id);
- * - the answer placeholder with id $18: queued, or done at once with the notice text ($16, by notice kind);
- * - the answer's job: pg-boss's own insert statement (from QueueService.jobInsert, its parameters after
- *   $18), run only when the answer row was inserted.
+ * - the user's message, unless this platform message id is already stored for the bot (a duplicate: no
+ *   answer row comes back, and the caller rolls back);
+ * - the answer placeholder: queued, or done at once with the notice text ($16, by notice kind).
  * The counts see the messages committed before this statement, as a separate query before it would.
- * No imports, so the webhook benchmark's bare server (bench/bare-ceiling.ts) runs exactly this statement.
+ * On its own (no imports) so the webhook benchmark's bare server (bench/bare-ceiling.ts) can run exactly
+ * this statement without loading the application.
  *
  * Parameters: $1 bot provider id, $2 platform, $3 chat key, $4 is group, $5 sender id, $6 sender name,
  * $7 conversation key, $8 platform message id, $9 text, $10 quoted text, $11 reply target (JSON),
  * $12 raw payload (JSON), $13 the gate's notice, $14 rate limit per minute, $15 daily token budget,
- * $16 notice texts by kind (JSON), $17 now (the finish time of a notice answer), $18 the answer id,
- * $19… the job insert's.
- * Returns one row: `answer_id` (null for a duplicate), `notice`, `job_id` (null when no job was stored) and
- * `chat_id` — set with a null answer_id only when a concurrent delivery of the same message won the unique
- * index after this statement had counted it in the chat: the caller takes that count back.
+ * $16 notice texts by kind (JSON), $17 now (the finish time of a notice answer).
+ * Returns one row: `answer_id` (null for a duplicate) and `notice`.
  */
-export function acceptStatement(jobInsertSql: string): string {
-  const job = jobStatement(jobInsertSql);
-  return `
-  WITH known AS (
-    SELECT 1 FROM messages WHERE bot_provider_id = $1::uuid AND platform_message_id = $8::text AND role = 'user'
-  ),
-  quota AS (
+export const ACCEPT_SQL = `
+  WITH quota AS (
     SELECT CASE
       WHEN $13::text IS NOT NULL THEN $13::text
       WHEN $14::int > 0 AND (
@@ -44,9 +33,7 @@ export function acceptStatement(jobInsertSql: string): string {
   ),
   chat AS (
     INSERT INTO chats (bot_provider_id, platform, chat_key, is_group, participants, message_count, last_message_at)
-    SELECT $1::uuid, $2::text, $3::text, $4::boolean,
-      jsonb_build_array(jsonb_build_object('id', $5::text, 'name', $6::text)), 1, now()
-    WHERE NOT EXISTS (SELECT 1 FROM known)
+    VALUES ($1, $2, $3, $4, jsonb_build_array(jsonb_build_object('id', $5::text, 'name', $6::text)), 1, now())
     ON CONFLICT (bot_provider_id, chat_key) DO UPDATE SET
       message_count = chats.message_count + 1,
       last_message_at = now(),
@@ -67,38 +54,14 @@ export function acceptStatement(jobInsertSql: string): string {
     RETURNING id, chat_id
   ),
   answer AS (
-    INSERT INTO messages (id, chat_id, bot_provider_id, platform, role, conversation_key, reply_to_id, sender_id,
+    INSERT INTO messages (chat_id, bot_provider_id, platform, role, conversation_key, reply_to_id, sender_id,
       content, status, delivery_status, reply_target, finished_at)
-    SELECT $18::uuid, question.chat_id, $1, $2, 'assistant', $7, question.id, 'bot',
+    SELECT question.chat_id, $1, $2, 'assistant', $7, question.id, 'bot',
       coalesce($16::jsonb ->> quota.notice, ''),
       CASE WHEN quota.notice IS NULL THEN 'queued' ELSE 'done' END,
       'pending', $11::jsonb,
       CASE WHEN quota.notice IS NULL THEN NULL ELSE $17::timestamptz END
     FROM question CROSS JOIN quota
     RETURNING id
-  ),
-  job AS (${job})
-  SELECT (SELECT id FROM answer) AS answer_id, (SELECT notice FROM quota) AS notice,
-    (SELECT id FROM job) AS job_id, (SELECT id FROM chat) AS chat_id`;
-}
-
-/** Parameters of the statement before the job insert's. */
-export const ACCEPT_PARAMETER_COUNT = 18;
-
-/** The queue join in pg-boss 10's insert statement; the job is inserted only with the answer. */
-const QUEUE_JOIN = /JOIN (\S+)\.queue q ON j\.name = q\.name/;
-
-/**
- * pg-boss's insert statement, as a CTE of the accept statement: its parameters moved after ours, its queue
- * join made conditional on the answer row. Throws if pg-boss's statement no longer has the expected shape
- * (a pg-boss upgrade), rather than inserting jobs for duplicates.
- */
-function jobStatement(jobInsertSql: string): string {
-  const matches = jobInsertSql.match(new RegExp(QUEUE_JOIN.source, 'g')) ?? [];
-  if (matches.length !== 1 || !/^\s*INSERT INTO/i.test(jobInsertSql)) {
-    throw new Error('pg-boss job insert statement has an unexpected shape; review acceptStatement');
-  }
-  return jobInsertSql
-    .replace(/\$(\d+)/g, (_match, index: string) => `$${Number(index) + ACCEPT_PARAMETER_COUNT}`)
-    .replace(QUEUE_JOIN, (join) => `${join} AND EXISTS (SELECT 1 FROM answer)`);
-}
+  )
+  SELECT (SELECT id FROM answer) AS answer_id, (SELECT notice FROM quota) AS notice`;

@@ -1,7 +1,6 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import type { Logger } from 'pino';
-import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { InjectLogger } from '../core/core.module.js';
 import { NotFoundError, ValidationFailedError } from '../common/errors.js';
 import { preparedQuery } from '../common/prepared-query.js';
@@ -17,7 +16,7 @@ import type {
   InboundMessage,
   Platform,
 } from './conversation.types.js';
-import { acceptStatement } from './accept.sql.js';
+import { ACCEPT_SQL } from './accept.sql.js';
 import { Message, MessageFeedback, MessageSource } from './message.entity.js';
 
 export const ANSWER_QUEUE = 'answer';
@@ -28,21 +27,12 @@ export interface AnswerJob {
 
 class DuplicateDelivery extends Error {}
 
-interface AcceptRow {
-  answer_id: string | null;
-  notice: Notice | null;
-  job_id: string | null;
-  chat_id: string | null;
-}
-
 /**
  * The engine's front door: channels hand it platform-neutral messages and read answers back.
  * It never sees a wire format.
  */
 @Injectable()
 export class ConversationService implements OnModuleInit {
-  private acceptSql?: { jobInsertSql: string; text: string };
-
   constructor(
     private readonly dataSource: DataSource,
     private readonly queue: QueueService,
@@ -74,7 +64,9 @@ export class ConversationService implements OnModuleInit {
     const gateNotice: Notice | undefined = decision.action === 'notice' ? decision.notice : undefined;
 
     try {
-      const { answerId, notice } = await this.persist(inbound, policy, gateNotice);
+      const { answerId, notice } = await this.dataSource.transaction((manager) =>
+        this.persist(manager, inbound, policy, gateNotice),
+      );
       this.queue.notify(ANSWER_QUEUE);
       const immediateReply = notice ? noticeText(notice, inbound.text) : undefined;
       return { answerId, duplicate: false, ignored: false, immediateReply };
@@ -124,20 +116,17 @@ export class ConversationService implements OnModuleInit {
     }
   }
 
-  /**
-   * Stores the message, its answer placeholder and the answer's job in one statement (acceptStatement).
-   * Throws DuplicateDelivery when the message was already stored.
-   */
+  /** ACCEPT_SQL, then the job in the same transaction; a duplicate rolls everything back. */
   private async persist(
+    manager: EntityManager,
     inbound: InboundMessage,
     policy: BotPolicy,
     gateNotice: Notice | undefined,
   ): Promise<{ answerId: string; notice: Notice | undefined }> {
-    const answerId = randomUUID();
-    const job = await this.queue.jobInsert<AnswerJob>(ANSWER_QUEUE, { answerId }, { id: answerId });
-    const runner = this.dataSource.createQueryRunner();
-    try {
-      const [row] = await preparedQuery<AcceptRow>(runner, this.acceptStatementFor(job.text), [
+    const [row] = await preparedQuery<{ answer_id: string | null; notice: Notice | null }>(
+      transactionRunner(manager),
+      ACCEPT_SQL,
+      [
         inbound.botProviderId,
         inbound.platform,
         inbound.chatKey,
@@ -155,35 +144,16 @@ export class ConversationService implements OnModuleInit {
         policy.dailyTokenBudget,
         JSON.stringify(noticeTexts(inbound.text, gateNotice)),
         new Date(),
-        answerId,
-        ...job.values,
-      ]);
-      if (!row?.answer_id) {
-        // A concurrent delivery of the same message won the unique index after this one counted it.
-        if (row?.chat_id) {
-          await runner.query(
-            `UPDATE chats SET message_count = greatest(message_count - 1, 0) WHERE id = $1`,
-            [row.chat_id],
-          );
-        }
-        throw new DuplicateDelivery();
-      }
-      if (!row.job_id) {
-        // Cannot happen while the queue exists; the sweeper would still start the answer.
-        this.logger.error({ answerId }, 'answer stored without its job');
-      }
-      return { answerId: row.answer_id, notice: row.notice ?? undefined };
-    } finally {
-      await runner.release();
-    }
-  }
-
-  /** The accept statement is built once per pg-boss insert statement (constant for a queue). */
-  private acceptStatementFor(jobInsertSql: string): string {
-    if (this.acceptSql?.jobInsertSql !== jobInsertSql) {
-      this.acceptSql = { jobInsertSql, text: acceptStatement(jobInsertSql) };
-    }
-    return this.acceptSql.text;
+      ],
+    );
+    // No answer row: the message was already there (the chat's counters roll back with the transaction).
+    if (!row?.answer_id) throw new DuplicateDelivery();
+    await this.queue.send<AnswerJob>(
+      ANSWER_QUEUE,
+      { answerId: row.answer_id },
+      { id: row.answer_id, manager },
+    );
+    return { answerId: row.answer_id, notice: row.notice ?? undefined };
   }
 
   private async existingAnswerId(inbound: InboundMessage): Promise<string> {
@@ -195,6 +165,11 @@ export class ConversationService implements OnModuleInit {
     if (rows.length === 0) throw new Error('duplicate message without an answer row');
     return rows[0].id;
   }
+}
+
+function transactionRunner(manager: EntityManager): QueryRunner {
+  if (!manager.queryRunner) throw new Error('accept must run in a transaction');
+  return manager.queryRunner;
 }
 
 /** The reply text of every notice `accept` may give, in the user's language. */

@@ -128,31 +128,6 @@ export class QueueService {
     return this.boss.send(name, data, defined);
   }
 
-  /**
-   * pg-boss's statement and parameters for sending this job, without running them: for a caller that inserts
-   * the job as part of its own statement (ConversationService.accept). pg-boss builds them as for `send`, so
-   * its defaults and the queue's settings apply alike. The queue must exist (see `send`).
-   */
-  async jobInsert<T extends object>(
-    name: string,
-    data: T,
-    options: Pick<EnqueueOptions, 'id'> = {},
-  ): Promise<{ text: string; values: unknown[] }> {
-    if (!this.created.has(name)) {
-      throw new Error(`queue "${name}" must be created (ensureQueue) before its jobs are inserted`);
-    }
-    let captured: { text: string; values: unknown[] } | undefined;
-    const capture: PgBoss.Db = {
-      executeSql: (text, values) => {
-        captured = { text, values: values ?? [] };
-        return Promise.resolve({ rows: [{ id: options.id ?? null }] });
-      },
-    };
-    await this.boss.send(name, data, { ...(options.id ? { id: options.id } : {}), db: capture });
-    if (!captured) throw new Error('pg-boss sent no statement');
-    return captured;
-  }
-
   /** Wakes this process's idle workers of a queue at once (call after the enqueueing transaction commits). */
   notify(name: string): void {
     for (const wake of this.sleepers.get(name) ?? []) wake();
