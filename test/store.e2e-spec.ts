@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { DataSource } from 'typeorm';
 import { GroundedAnswerService } from '../src/store/answer/grounded-answer.service.js';
+import { ingestJobId } from '../src/store/ingestion/ingestion-queue.js';
 import { IngestionWorker } from '../src/store/ingestion/ingestion.worker.js';
 import { StoreService } from '../src/store/store.service.js';
 import { startFakeOpenAiServer, type FakeOpenAiServer } from './fakes/fake-openai-server.js';
@@ -309,7 +310,12 @@ describe('Knowledge stores', () => {
         name: 'ingest-document',
         data: { documentId: pdf.id, version: rows[0].version },
       };
+      // The worker stopped before its final write: the document is still `processing` when the job reruns.
+      const crashMidway = () =>
+        t.app.get(DataSource).query(`UPDATE documents SET status = 'processing' WHERE id = $1`, [pdf.id]);
+      await crashMidway();
       await t.app.get(IngestionWorker).run(job);
+      await crashMidway();
       await t.app.get(IngestionWorker).run(job);
       const counts: { chunks: number; terms: number }[] = await t.app.get(DataSource).query(
         `SELECT (SELECT count(*)::int FROM chunks WHERE document_id = $1) AS chunks,
@@ -321,6 +327,76 @@ describe('Knowledge stores', () => {
         .query(`SELECT count(*)::int AS count FROM chunks WHERE store_id = $1`, [storeId]);
       expect(counts[0].chunks).toBe(pdf.chunkCount);
       expect(counts[0].terms).toBe(all[0].count);
+    });
+
+    it('does nothing when a job reruns for a document it already ingested', async () => {
+      const db = t.app.get(DataSource);
+      const [before] = await db.query(
+        `SELECT ingest_version AS version, indexed_at FROM documents WHERE id = $1`,
+        [pdf.id],
+      );
+      const job = {
+        id: pdf.id,
+        name: 'ingest-document',
+        data: { documentId: pdf.id, version: before.version },
+      };
+      await t.app.get(IngestionWorker).run(job);
+      const [after] = await db.query(`SELECT status, indexed_at FROM documents WHERE id = $1`, [pdf.id]);
+      expect(after).toEqual({ status: 'ready', indexed_at: before.indexed_at });
+    });
+
+    describe('a document whose ingestion worker stopped', () => {
+      const db = () => t.app.get(DataSource);
+      /** The state a killed worker leaves: the document processing, its pg-boss job active, no heartbeat. */
+      async function abandon(documentId: string, retryCount: number): Promise<string> {
+        // An UPDATE … RETURNING gives TypeORM's [rows, affected count].
+        const [[{ version }]] = await db().query(
+          `UPDATE documents SET status = 'processing', updated_at = now() - interval '1 hour' WHERE id = $1
+           RETURNING ingest_version AS version`,
+          [documentId],
+        );
+        const jobId = ingestJobId(documentId, version);
+        await db().query(
+          `UPDATE pgboss.job SET state = 'active', started_on = now(), completed_on = NULL, retry_count = $2
+           WHERE name = 'ingest-document' AND id = $1`,
+          [jobId, retryCount],
+        );
+        return jobId;
+      }
+      const jobState = async (jobId: string) =>
+        (
+          await db().query(`SELECT state FROM pgboss.job WHERE name = 'ingest-document' AND id = $1`, [jobId])
+        )[0].state;
+
+      it('is ingested again at once instead of when its job expires', async () => {
+        const jobId = await abandon(pdf.id, 0);
+        await t.app.get(IngestionWorker).sweep();
+        expect(await jobState(jobId)).toBe('retry');
+        // Skip pg-boss's retry delay (10 s) so the test does not wait for it.
+        await db().query(
+          `UPDATE pgboss.job SET start_after = now() WHERE name = 'ingest-document' AND id = $1`,
+          [jobId],
+        );
+        const done = await waitForDocument(t, storeId, pdf.id);
+        expect(done).toMatchObject({ status: 'ready', chunkCount: pdf.chunkCount });
+      });
+
+      it('ends failed, not processing forever, once its retries are used up', async () => {
+        const [{ limit }] = await db().query(
+          `SELECT retry_limit AS limit FROM pgboss.job WHERE name = 'ingest-document' AND id = $1`,
+          [pdf.id],
+        );
+        const jobId = await abandon(pdf.id, limit);
+        await t.app.get(IngestionWorker).sweep();
+        expect(await jobState(jobId)).toBe('failed');
+        await db().query(`UPDATE documents SET updated_at = now() - interval '1 hour' WHERE id = $1`, [
+          pdf.id,
+        ]);
+        await t.app.get(IngestionWorker).sweep();
+        const response = await t.admin().get(`/api/v1/stores/${storeId}/documents/${pdf.id}`).expect(200);
+        expect(response.body).toMatchObject({ status: 'failed' });
+        expect(response.body.error).toContain('interrupted');
+      });
     });
 
     it('re-indexes every document', async () => {

@@ -206,6 +206,19 @@ export class QueueService {
       AND j.data ->> '${field}' = (${idExpression})::text)`;
   }
 
+  /** A job's state (created, retry, active, completed, cancelled, failed), or undefined if it is gone. */
+  async jobState(name: string, id: string): Promise<string | undefined> {
+    return (await this.boss.getJobById(name, id))?.state;
+  }
+
+  /**
+   * Fails a job whose worker is known to be gone: pg-boss retries it by its retry policy (or marks it
+   * failed once the retries are used up), as it would after the job's expiry — only sooner.
+   */
+  async failJob(name: string, id: string, message: string): Promise<void> {
+    await this.boss.fail(name, id, { message });
+  }
+
   async size(name: string): Promise<number> {
     await this.ensureQueue(name);
     return this.boss.getQueueSize(name);

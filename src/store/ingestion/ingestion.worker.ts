@@ -1,4 +1,4 @@
-import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { DataSource, EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config.js';
@@ -14,11 +14,16 @@ import { toSearchDocument } from '../retrieval/text-search.js';
 import { addDocumentTerms, deleteDocumentChunks } from '../retrieval/term-stats.js';
 import { VectorIndexService } from '../retrieval/vector-index.service.js';
 import { DocumentParseError, parseDocument, type DocumentSection } from './document-parser.js';
-import { INGEST_QUEUE, IngestJob, updatedRows } from './ingestion-queue.js';
+import { INGEST_QUEUE, IngestJob, ingestJobId, updatedRows } from './ingestion-queue.js';
 import { splitSections, type TextChunk } from './text-splitter.js';
 
 /** Jobs this process ingests at once: embedding calls wait on the network, parsing uses a core. */
 export const INGEST_CONCURRENCY = 2;
+/** A processing document's row is touched this often while its worker lives. */
+const HEARTBEAT_MS = 20_000;
+/** A document still `processing` with no heartbeat for this long lost its worker (a stopped process). */
+export const INGEST_STALE_SECONDS = 120;
+const SWEEP_MS = 30_000;
 /** Texts per embedding call from here (the model batches further); the job checks for staleness between. */
 const EMBED_GROUP = 256;
 /** Rows per INSERT: 11 parameters each, far below Postgres's 65535. */
@@ -63,7 +68,9 @@ class StaleJob extends Error {}
  * is still current, so a job retried after a crash, or overtaken by a reindex, never leaves duplicates.
  */
 @Injectable()
-export class IngestionWorker implements OnApplicationBootstrap {
+export class IngestionWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private sweeper?: NodeJS.Timeout;
+
   constructor(
     private readonly queue: QueueService,
     private readonly dataSource: DataSource,
@@ -78,6 +85,53 @@ export class IngestionWorker implements OnApplicationBootstrap {
     await this.queue.work<IngestJob>(INGEST_QUEUE, { concurrency: INGEST_CONCURRENCY }, (job) =>
       this.run(job),
     );
+    this.sweeper = setInterval(
+      () => void this.sweep().catch((error) => this.logger.error({ err: error }, 'ingestion sweep failed')),
+      SWEEP_MS,
+    );
+    this.sweeper.unref();
+  }
+
+  beforeApplicationShutdown(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+  }
+
+  /**
+   * Documents left `processing` by a worker that stopped (no heartbeat for INGEST_STALE_SECONDS): their job
+   * is failed in pg-boss at once, so its retry policy runs now rather than when the job expires (30 min);
+   * once the retries are used up, the document ends `failed` instead of `processing` forever.
+   */
+  async sweep(): Promise<void> {
+    const stale = (await this.dataSource.query(
+      `SELECT id, ingest_version FROM documents
+        WHERE status = 'processing' AND updated_at < now() - make_interval(secs => $1)`,
+      [INGEST_STALE_SECONDS],
+    )) as { id: string; ingest_version: number }[];
+    for (const { id, ingest_version: version } of stale) {
+      const jobId = ingestJobId(id, version);
+      const state = await this.queue.jobState(INGEST_QUEUE, jobId);
+      if (state === 'active') {
+        this.logger.warn({ documentId: id }, 'taking over a document whose ingestion worker stopped');
+        await this.queue.failJob(INGEST_QUEUE, jobId, 'the ingestion worker stopped');
+        await this.touch(id, version);
+      } else if (state === 'created' || state === 'retry') {
+        await this.touch(id, version);
+      } else {
+        await this.dataSource.query(
+          `UPDATE documents SET status = 'failed', failed_stage = NULL, updated_at = now(),
+             error = 'Ingestion was interrupted repeatedly (the worker process stopped); upload the document again or reindex the store'
+           WHERE id = $1 AND ingest_version = $2 AND status = 'processing'`,
+          [id, version],
+        );
+      }
+    }
+  }
+
+  private async touch(documentId: string, version: number): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE documents SET updated_at = now() WHERE id = $1 AND ingest_version = $2 AND status = 'processing'`,
+      [documentId, version],
+    );
   }
 
   /** Runs one `ingest-document` job. */
@@ -88,10 +142,14 @@ export class IngestionWorker implements OnApplicationBootstrap {
     if (!document) {
       this.logger.debug(
         { documentId, version },
-        'ingestion skipped: the document was deleted or queued again',
+        'ingestion skipped: the document was deleted, queued again or already ingested',
       );
       return;
     }
+    const heartbeat = setInterval(
+      () => void this.touch(documentId, version).catch(() => undefined),
+      HEARTBEAT_MS,
+    );
     try {
       const { title, chunks } = await this.prepare(document, documentId, version);
       const count = await this.index(documentId, version, document.store_id, title, chunks);
@@ -116,6 +174,8 @@ export class IngestionWorker implements OnApplicationBootstrap {
       );
       // If even this fails (database down), the job throws and pg-boss retries it later.
       await this.markFailed(documentId, version, document.store_id, failure);
+    } finally {
+      clearInterval(heartbeat);
     }
   }
 
@@ -146,7 +206,7 @@ export class IngestionWorker implements OnApplicationBootstrap {
     const claimed = updatedRows<{ id: string }>(
       await this.dataSource.query(
         `UPDATE documents SET status = 'processing', error = NULL, failed_stage = NULL, updated_at = now()
-          WHERE id = $1 AND ingest_version = $2
+          WHERE id = $1 AND ingest_version = $2 AND status IN ('pending', 'processing')
       RETURNING id`,
         [documentId, version],
       ),
