@@ -177,28 +177,7 @@ async function storeLikeParley(received: Received, prepared: boolean): Promise<s
   try {
     await client.query('START TRANSACTION');
     const accepted = await client.query<{ answer_id: string | null }>(
-      statement('parley_accept', ACCEPT_SQL, [
-        received.botProviderId,
-        received.platform,
-        received.sender,
-        false,
-        received.sender,
-        null,
-        received.sender,
-        received.messageId,
-        received.text,
-        null,
-        JSON.stringify(received.replyTarget),
-        received.raw,
-        null,
-        20,
-        0,
-        JSON.stringify({
-          'rate-limited': 'Please wait a minute.',
-          'budget-exhausted': 'Try again tomorrow.',
-        }),
-        new Date(),
-      ]),
+      statement('parley_accept', ACCEPT_SQL, acceptParams(received)),
     );
     const answerId = accepted.rows[0]?.answer_id;
     if (!answerId) throw new HttpError(409, 'duplicate');

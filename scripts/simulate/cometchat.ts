@@ -4,9 +4,9 @@
  * REST API (Send Bot Message), printing it as it arrives.
  */
 import { randomInt } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
+import { LoopbackServer, positiveNumber } from './loopback-server.js';
 
 const HELP = `Plays CometChat against a running Parley.
 
@@ -86,44 +86,17 @@ function parseOptions(args: string[]): Options | undefined {
   };
 }
 
-function positiveNumber(text: string, name: string, allowZero = false): number {
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0))
-    throw new Error(`${name} must be a positive number`);
-  return value;
-}
-
 /** A stand-in for CometChat's REST API: answers Send Bot Message like CometChat and keeps what the bot sent. */
-class RestCatcher {
+class RestCatcher extends LoopbackServer {
   readonly texts: string[] = [];
   lastCallAt = 0;
-  private server?: Server;
   private nextId = 5000;
 
-  constructor(private readonly botUid: string) {}
-
-  async listen(port: number): Promise<string> {
-    this.server = createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => this.handle(request, response, Buffer.concat(chunks).toString('utf8')));
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(port, '127.0.0.1', resolve);
-    });
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  constructor(private readonly botUid: string) {
+    super();
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.server) return resolve();
-      this.server.closeAllConnections();
-      this.server.close(() => resolve());
-    });
-  }
-
-  private handle(request: IncomingMessage, response: ServerResponse, raw: string): void {
+  protected handle(request: IncomingMessage, response: ServerResponse, raw: string): void {
     this.lastCallAt = Date.now();
     const path = new URL(request.url ?? '/', 'http://catcher').pathname;
     const send = (status: number, payload: unknown) =>

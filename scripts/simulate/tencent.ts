@@ -4,9 +4,9 @@
  * to a local stand-in for Tencent's REST API, printing it as it arrives.
  */
 import { randomInt } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
+import { LoopbackServer, positiveNumber } from './loopback-server.js';
 import { inflateSync } from 'node:zlib';
 import { computeTencentCallbackSign } from '../../src/tencent-chat/tencent-signature.js';
 
@@ -88,13 +88,6 @@ function parseOptions(args: string[]): Options | undefined {
   };
 }
 
-function positiveNumber(text: string, name: string, allowZero = false): number {
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0))
-    throw new Error(`${name} must be a positive number`);
-  return value;
-}
-
 /** One message the bot sent, as the chat would show it now. */
 interface CaughtMessage {
   id: string;
@@ -103,36 +96,16 @@ interface CaughtMessage {
 }
 
 /** A stand-in for Tencent's REST API that answers like Tencent and keeps what the bot sent. */
-class RestCatcher {
+class RestCatcher extends LoopbackServer {
   readonly messages: CaughtMessage[] = [];
   lastCallAt = 0;
-  private server?: Server;
   private seq = 0;
 
-  constructor(private readonly sdkAppId: string) {}
-
-  async listen(port: number): Promise<string> {
-    this.server = createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => this.handle(request, response, Buffer.concat(chunks).toString('utf8')));
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(port, '127.0.0.1', resolve);
-    });
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  constructor(private readonly sdkAppId: string) {
+    super();
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.server) return resolve();
-      this.server.closeAllConnections();
-      this.server.close(() => resolve());
-    });
-  }
-
-  private handle(request: IncomingMessage, response: ServerResponse, raw: string): void {
+  protected handle(request: IncomingMessage, response: ServerResponse, raw: string): void {
     this.lastCallAt = Date.now();
     const url = new URL(request.url ?? '/', 'http://catcher');
     const api = url.pathname.replace(/^\/v4\//, '');

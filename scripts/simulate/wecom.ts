@@ -5,10 +5,10 @@
  * own WeComCrypto (interoperable with WeCom's SDK; scripts may not depend on devDependencies).
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { LoopbackServer, positiveNumber } from './loopback-server.js';
 import { WeComCrypto } from '../../src/wecom-bot/wecom-crypto.js';
 
 const HELP = `Plays WeCom (an AI bot's callbacks) against a running Parley.
@@ -92,19 +92,13 @@ function parseOptions(args: string[]): Options | undefined {
     user: values.user!,
     group: values.group,
     botName: values['bot-name']!,
-    intervalMs: positive(values.interval!, '--interval'),
-    timeoutMs: positive(values.timeout!, '--timeout') * 1000,
+    intervalMs: positiveNumber(values.interval!, '--interval'),
+    timeoutMs: positiveNumber(values.timeout!, '--timeout') * 1000,
     catchPort:
-      values['catch-port'] === undefined ? undefined : positive(values['catch-port'], '--catch-port'),
+      values['catch-port'] === undefined ? undefined : positiveNumber(values['catch-port'], '--catch-port'),
     verify: !values['skip-verify'],
     question,
   };
-}
-
-function positive(text: string, name: string): number {
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
-  return value;
 }
 
 /** Signs and encrypts like WeCom, and checks Parley's replies like WeCom does. */
@@ -206,38 +200,25 @@ class WeComPlayer {
 }
 
 /** A local stand-in for WeCom's response_url that prints what Parley sends to it. */
-class ResponseUrlCatcher {
+class ResponseUrlCatcher extends LoopbackServer {
   readonly received: string[] = [];
-  private server?: Server;
 
-  async listen(port: number): Promise<string> {
-    this.server = createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        this.received.push(body);
-        let content = body;
-        try {
-          content = (JSON.parse(body) as { markdown?: { content?: string } }).markdown?.content ?? body;
-        } catch {
-          // print the raw body
-        }
-        process.stdout.write(`\n--- through response_url ---\n${content}\n`);
-        response.writeHead(200, { 'content-type': 'application/json' }).end('{"errcode":0,"errmsg":"ok"}');
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(port, '127.0.0.1', resolve);
-    });
-    const { port: bound } = this.server.address() as AddressInfo;
-    return `http://127.0.0.1:${bound}/cgi-bin/aibot/response?response_code=simulated-${randomBytes(4).toString('hex')}`;
+  /** Returns the response_url to put in the simulated messages. */
+  override async listen(port: number): Promise<string> {
+    const origin = await super.listen(port);
+    return `${origin}/cgi-bin/aibot/response?response_code=simulated-${randomBytes(4).toString('hex')}`;
   }
 
-  close(): void {
-    this.server?.closeAllConnections();
-    this.server?.close();
+  protected handle(_request: IncomingMessage, response: ServerResponse, body: string): void {
+    this.received.push(body);
+    let content = body;
+    try {
+      content = (JSON.parse(body) as { markdown?: { content?: string } }).markdown?.content ?? body;
+    } catch {
+      // print the raw body
+    }
+    process.stdout.write(`\n--- through response_url ---\n${content}\n`);
+    response.writeHead(200, { 'content-type': 'application/json' }).end('{"errcode":0,"errmsg":"ok"}');
   }
 }
 
@@ -304,7 +285,7 @@ export async function run(args: string[]): Promise<void> {
     note(`stream finished after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     if (catcher) await waitForResponseUrl(catcher, current.stream.content, started, options.timeoutMs);
   } finally {
-    catcher?.close();
+    await catcher?.close();
   }
 }
 
