@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, IntersectionType } from '@nestjs/swagger';
 import {
   IsIn,
   IsInt,
@@ -21,9 +21,10 @@ export type ProviderCategory = (typeof PROVIDER_CATEGORIES)[number];
 
 const URL_OPTIONS = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
 
-// ---------------------------------------------------------------- models
+// ---------------------------------------------------------------- models and embeddings
 
-export class OpenAiCompatibleModelConfig {
+/** Where an OpenAI-compatible server is and which model to use. */
+class OpenAiCompatibleEndpoint {
   @ApiProperty({
     example: 'https://api.openai.com/v1',
     description: 'Any OpenAI-compatible base URL (OpenAI, DeepSeek, Qwen, Moonshot, MiniMax, Ollama, vLLM…)',
@@ -40,12 +41,52 @@ export class OpenAiCompatibleModelConfig {
   @MaxLength(500)
   apiKey?: string;
 
-  @ApiProperty({ example: 'gpt-4o-mini' })
+  @ApiProperty({
+    example: 'gpt-4o-mini',
+    description: 'The model name, e.g. gpt-4o-mini or text-embedding-3-small',
+  })
   @IsString()
   @IsNotEmpty()
   @MaxLength(200)
   model!: string;
+}
 
+/** An Azure OpenAI resource and one of its deployments. */
+class AzureOpenAiDeployment {
+  @ApiProperty({ example: 'https://my-resource.openai.azure.com' })
+  @IsUrl(URL_OPTIONS)
+  endpoint!: string;
+
+  @ApiProperty({ description: 'Secret' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(500)
+  apiKey!: string;
+
+  @ApiProperty({ example: 'gpt-4o', description: 'The deployment name' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  deployment!: string;
+
+  @ApiProperty({ example: '2024-10-21' })
+  @Matches(/^\d{4}-\d{2}-\d{2}(-preview)?$/, {
+    message: 'apiVersion must look like 2024-10-21 or 2025-01-01-preview',
+  })
+  apiVersion!: string;
+}
+
+class RequestTimeout {
+  @ApiPropertyOptional({ minimum: 1000, maximum: 600000, default: 60000 })
+  @IsOptional()
+  @IsInt()
+  @Min(1000)
+  @Max(600_000)
+  timeoutMs?: number;
+}
+
+/** How a chat model answers. */
+class GenerationSettings extends RequestTimeout {
   @ApiPropertyOptional({ minimum: 0, maximum: 2, example: 0.3 })
   @IsOptional()
   @IsNumber()
@@ -60,13 +101,6 @@ export class OpenAiCompatibleModelConfig {
   @Max(200_000)
   maxTokens?: number;
 
-  @ApiPropertyOptional({ minimum: 1000, maximum: 600000, default: 60000 })
-  @IsOptional()
-  @IsInt()
-  @Min(1000)
-  @Max(600_000)
-  timeoutMs?: number;
-
   @ApiPropertyOptional({
     minimum: 1024,
     maximum: 2000000,
@@ -80,80 +114,8 @@ export class OpenAiCompatibleModelConfig {
   contextTokens?: number;
 }
 
-export class AzureOpenAiModelConfig {
-  @ApiProperty({ example: 'https://my-resource.openai.azure.com' })
-  @IsUrl(URL_OPTIONS)
-  endpoint!: string;
-
-  @ApiProperty({ description: 'Secret' })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(500)
-  apiKey!: string;
-
-  @ApiProperty({ example: 'gpt-4o' })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(200)
-  deployment!: string;
-
-  @ApiProperty({ example: '2024-10-21' })
-  @Matches(/^\d{4}-\d{2}-\d{2}(-preview)?$/, {
-    message: 'apiVersion must look like 2024-10-21 or 2025-01-01-preview',
-  })
-  apiVersion!: string;
-
-  @ApiPropertyOptional({ minimum: 0, maximum: 2 })
-  @IsOptional()
-  @IsNumber()
-  @Min(0)
-  @Max(2)
-  temperature?: number;
-
-  @ApiPropertyOptional({ minimum: 1, maximum: 200000 })
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(200_000)
-  maxTokens?: number;
-
-  @ApiPropertyOptional({ minimum: 1000, maximum: 600000, default: 60000 })
-  @IsOptional()
-  @IsInt()
-  @Min(1000)
-  @Max(600_000)
-  timeoutMs?: number;
-
-  @ApiPropertyOptional({ minimum: 1024, maximum: 2000000, default: 16384 })
-  @IsOptional()
-  @IsInt()
-  @Min(1024)
-  @Max(2_000_000)
-  contextTokens?: number;
-}
-
-/** Answers without an LLM: the best matching passages, formatted, with their sources. */
-export class ExtractiveModelConfig {}
-
-// ---------------------------------------------------------------- embeddings
-
-export class OpenAiCompatibleEmbeddingConfig {
-  @ApiProperty({ example: 'https://api.openai.com/v1' })
-  @IsUrl(URL_OPTIONS)
-  baseUrl!: string;
-
-  @ApiPropertyOptional({ description: 'Secret. Omit for servers without auth.' })
-  @IsOptional()
-  @IsString()
-  @MaxLength(500)
-  apiKey?: string;
-
-  @ApiProperty({ example: 'text-embedding-3-small' })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(200)
-  model!: string;
-
+/** What an embedding model returns. */
+class EmbeddingSettings extends RequestTimeout {
   @ApiProperty({
     example: 1536,
     minimum: 1,
@@ -164,51 +126,24 @@ export class OpenAiCompatibleEmbeddingConfig {
   @Min(1)
   @Max(2000)
   dimensions!: number;
-
-  @ApiPropertyOptional({ minimum: 1000, maximum: 600000, default: 60000 })
-  @IsOptional()
-  @IsInt()
-  @Min(1000)
-  @Max(600_000)
-  timeoutMs?: number;
 }
 
-export class AzureOpenAiEmbeddingConfig {
-  @ApiProperty({ example: 'https://my-resource.openai.azure.com' })
-  @IsUrl(URL_OPTIONS)
-  endpoint!: string;
+export class OpenAiCompatibleModelConfig extends IntersectionType(
+  OpenAiCompatibleEndpoint,
+  GenerationSettings,
+) {}
 
-  @ApiProperty({ description: 'Secret' })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(500)
-  apiKey!: string;
+export class AzureOpenAiModelConfig extends IntersectionType(AzureOpenAiDeployment, GenerationSettings) {}
 
-  @ApiProperty({ example: 'text-embedding-3-small' })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(200)
-  deployment!: string;
+/** Answers without an LLM: the best matching passages, formatted, with their sources. */
+export class ExtractiveModelConfig {}
 
-  @ApiProperty({ example: '2024-10-21' })
-  @Matches(/^\d{4}-\d{2}-\d{2}(-preview)?$/, {
-    message: 'apiVersion must look like 2024-10-21 or 2025-01-01-preview',
-  })
-  apiVersion!: string;
+export class OpenAiCompatibleEmbeddingConfig extends IntersectionType(
+  OpenAiCompatibleEndpoint,
+  EmbeddingSettings,
+) {}
 
-  @ApiProperty({ example: 1536, minimum: 1, maximum: 2000 })
-  @IsInt()
-  @Min(1)
-  @Max(2000)
-  dimensions!: number;
-
-  @ApiPropertyOptional({ minimum: 1000, maximum: 600000, default: 60000 })
-  @IsOptional()
-  @IsInt()
-  @Min(1000)
-  @Max(600_000)
-  timeoutMs?: number;
-}
+export class AzureOpenAiEmbeddingConfig extends IntersectionType(AzureOpenAiDeployment, EmbeddingSettings) {}
 
 // ---------------------------------------------------------------- bots
 
