@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { DataSource } from 'typeorm';
 import { FakeOpenAiServer, startFakeOpenAiServer } from './fakes/fake-openai-server.js';
 import { FakeCometChatServer, startFakeCometChatServer } from './fakes/fake-cometchat-server.js';
+import { createHelpdeskStore } from './fixtures/store-fixtures.js';
 import { startTestApp, TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
 
@@ -100,21 +101,7 @@ beforeAll(async () => {
   llm = await startFakeOpenAiServer();
   comet = await startFakeCometChatServer({ appId: APP_ID, apiKey: API_KEY, botUid: BOT_UID });
   t = await startTestApp();
-  const model = await t
-    .admin()
-    .post('/api/v1/providers')
-    .send({
-      name: 'fake-llm',
-      category: 'model',
-      type: 'openai-compatible',
-      config: { baseUrl: llm.baseUrl, model: 'fake', timeoutMs: 5000 },
-    })
-    .expect(201);
-  await t
-    .admin()
-    .post('/api/v1/stores')
-    .send({ name: 'helpdesk', modelProviderId: model.body.id, historyMessages: 0, maxAnswerTokens: 8000 })
-    .expect(201);
+  await createHelpdeskStore(t, llm.baseUrl, { historyMessages: 0, maxAnswerTokens: 8000 });
   const bot = await t
     .admin()
     .post('/api/v1/providers')

@@ -6,6 +6,7 @@ import { ANSWER_QUEUE, ConversationService } from '../src/conversation/conversat
 import { QueueService } from '../src/queue/queue.service.js';
 import type { InboundMessage } from '../src/conversation/conversation.types.js';
 import { FakeOpenAiServer, startFakeOpenAiServer } from './fakes/fake-openai-server.js';
+import { createHelpdeskStore } from './fixtures/store-fixtures.js';
 import { RecordingDelivery } from './support/recording-delivery.js';
 import { realPostgresUrl } from './support/test-database.js';
 import { startTestApp, TestApp } from './support/test-app.js';
@@ -23,26 +24,10 @@ const chatRequests = (llm: FakeOpenAiServer) =>
 const promptText = (body: ChatRequestBody) => body.messages.map((message) => message.content).join('\n');
 
 async function setUpBot(t: TestApp, llm: FakeOpenAiServer, botConfig: Record<string, unknown> = {}) {
-  const model = await t
-    .admin()
-    .post('/api/v1/providers')
-    .send({
-      name: 'fake-llm',
-      category: 'model',
-      type: 'openai-compatible',
-      config: { baseUrl: llm.baseUrl, model: 'fake', timeoutMs: 5000 },
-    })
-    .expect(201);
-  await t
-    .admin()
-    .post('/api/v1/stores')
-    .send({
-      name: 'helpdesk',
-      modelProviderId: model.body.id,
-      fallbackMessage: 'Sorry, try again later.',
-      historyMessages: 10,
-    })
-    .expect(201);
+  await createHelpdeskStore(t, llm.baseUrl, {
+    fallbackMessage: 'Sorry, try again later.',
+    historyMessages: 10,
+  });
   const bot = await t
     .admin()
     .post('/api/v1/providers')

@@ -7,6 +7,7 @@ import {
   FakeTencentServer,
   startFakeTencentServer,
 } from './fakes/fake-tencent-server.js';
+import { createHelpdeskStore } from './fixtures/store-fixtures.js';
 import { startTestApp, TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
 
@@ -172,21 +173,7 @@ beforeAll(async () => {
   llm = await startFakeOpenAiServer();
   tencent = await startFakeTencentServer({ sdkAppId: Number(APP), secretKey: SECRET_KEY });
   t = await startTestApp();
-  const model = await t
-    .admin()
-    .post('/api/v1/providers')
-    .send({
-      name: 'fake-llm',
-      category: 'model',
-      type: 'openai-compatible',
-      config: { baseUrl: llm.baseUrl, model: 'fake', timeoutMs: 5000 },
-    })
-    .expect(201);
-  await t
-    .admin()
-    .post('/api/v1/stores')
-    .send({ name: 'helpdesk', modelProviderId: model.body.id, historyMessages: 0, maxAnswerTokens: 8000 })
-    .expect(201);
+  await createHelpdeskStore(t, llm.baseUrl, { historyMessages: 0, maxAnswerTokens: 8000 });
   const finalBot = await addBot('tencent-final', { robotId: FINAL_ROBOT });
   await addBot('tencent-stream', { robotId: STREAM_ROBOT, replyMode: 'stream' });
   await addBot('tencent-disabled', { robotId: DISABLED_ROBOT }, false);

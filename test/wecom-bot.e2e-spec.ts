@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DataSource } from 'typeorm';
 import { FakeOpenAiServer, startFakeOpenAiServer } from './fakes/fake-openai-server.js';
+import { createHelpdeskStore } from './fixtures/store-fixtures.js';
 import { startTestApp, TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
 import { newAesKey, nowSeconds, type StreamReplyJson, WeComClient } from './support/wecom-client.js';
@@ -72,26 +73,10 @@ function echoOf(llm: FakeOpenAiServer, question: string): string {
 
 /** A model (the fake LLM) and the default store, once per app. */
 async function setUpStore(t: TestApp, llm: FakeOpenAiServer): Promise<void> {
-  const model = await t
-    .admin()
-    .post('/api/v1/providers')
-    .send({
-      name: 'fake-llm',
-      category: 'model',
-      type: 'openai-compatible',
-      config: { baseUrl: llm.baseUrl, model: 'fake', timeoutMs: 5000 },
-    })
-    .expect(201);
-  await t
-    .admin()
-    .post('/api/v1/stores')
-    .send({
-      name: 'helpdesk',
-      modelProviderId: model.body.id,
-      welcomeMessage: WELCOME,
-      fallbackMessage: 'Sorry, try again later.',
-    })
-    .expect(201);
+  await createHelpdeskStore(t, llm.baseUrl, {
+    welcomeMessage: WELCOME,
+    fallbackMessage: 'Sorry, try again later.',
+  });
 }
 
 /** A WeCom bot provider answering from the default store, and a client that plays WeCom for it. */

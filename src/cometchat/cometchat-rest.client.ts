@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { parseRetryAfter, withRetry } from '../common/retry.js';
+import { parseRetryAfter, withRetry, type BackoffSettings, type RetryLogger } from '../common/retry.js';
 import { splitNumbered } from '../common/text.js';
 import type { CometChatReceiverType } from './cometchat-callback.parser.js';
 
@@ -9,23 +9,12 @@ export const COMETCHAT_DATA_LIMIT_BYTES = 10_000;
 export const COMETCHAT_TEXT_MARGIN_BYTES = 2_000;
 export const COMETCHAT_DEFAULT_TEXT_MAX_BYTES = COMETCHAT_DATA_LIMIT_BYTES - COMETCHAT_TEXT_MARGIN_BYTES;
 
-export interface CometChatRetrySettings {
-  attempts: number;
-  baseDelayMs: number;
-  /** Also caps a server-requested wait (`Retry-After`), see `withRetry`. */
-  maxDelayMs: number;
-}
-
-export const DEFAULT_COMETCHAT_RETRY: CometChatRetrySettings = {
+export const DEFAULT_COMETCHAT_RETRY: BackoffSettings = {
   attempts: 4,
   baseDelayMs: 500,
   maxDelayMs: 30_000,
 };
 export const DEFAULT_COMETCHAT_TIMEOUT_MS = 10_000;
-
-export interface CometChatClientLogger {
-  warn(message: string): void;
-}
 
 export interface CometChatRestClientConfig {
   appId: string;
@@ -38,8 +27,8 @@ export interface CometChatRestClientConfig {
   apiBaseUrl?: string;
   /** Per HTTP attempt. */
   timeoutMs?: number;
-  retry?: Partial<CometChatRetrySettings>;
-  logger?: CometChatClientLogger;
+  retry?: Partial<BackoffSettings>;
+  logger?: RetryLogger;
 }
 
 /** What the connection test reports about the bot; never its Basic-auth password. */
@@ -133,8 +122,8 @@ export class CometChatRestClient {
   private readonly apiKey: string;
   private readonly botUid: string;
   private readonly timeoutMs: number;
-  private readonly retry: CometChatRetrySettings;
-  private readonly logger: CometChatClientLogger;
+  private readonly retry: BackoffSettings;
+  private readonly logger: RetryLogger;
 
   constructor(config: CometChatRestClientConfig) {
     if (!config.apiKey) throw new RangeError('apiKey is required');

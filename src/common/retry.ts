@@ -20,6 +20,14 @@ export interface RetryOptions {
   signal?: AbortSignal;
 }
 
+/** The backoff part of RetryOptions: what a client's configuration sets. */
+export type BackoffSettings = Pick<RetryOptions, 'attempts' | 'baseDelayMs' | 'maxDelayMs'>;
+
+/** Where an outbound client reports its retries. */
+export interface RetryLogger {
+  warn(message: string): void;
+}
+
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));

@@ -5,15 +5,11 @@ import OpenAI, {
   APIUserAbortError,
   AzureOpenAI,
 } from 'openai';
-import { parseRetryAfter, type RetryOptions } from '../common/retry.js';
+import { parseRetryAfter, type BackoffSettings, type RetryOptions } from '../common/retry.js';
 import { LlmConfigError, LlmError } from './llm-error.js';
 
 /** Retry policy for one model call; `attempts` counts the first try. */
-export interface RetrySettings {
-  attempts?: number;
-  baseDelayMs?: number;
-  maxDelayMs?: number;
-}
+export type RetrySettings = Partial<BackoffSettings>;
 
 export type RetryObserver = (error: LlmError, attempt: number, delayMs: number) => void;
 

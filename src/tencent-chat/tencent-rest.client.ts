@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { Logger } from '@nestjs/common';
-import { parseRetryAfter, withRetry } from '../common/retry.js';
+import { parseRetryAfter, withRetry, type BackoffSettings, type RetryLogger } from '../common/retry.js';
 import { splitNumbered } from '../common/text.js';
 import { TencentUserSigProvider, type TencentUserSigSource } from './tencent-user-sig.js';
 
@@ -30,22 +30,12 @@ export const TENCENT_DEFAULT_TEXT_MAX_BYTES = TENCENT_MESSAGE_LIMIT_BYTES - TENC
 const RATE_LIMIT_ERROR_CODES: ReadonlySet<number> = new Set([60007, 60018]);
 const USER_SIG_EXPIRED = 70001;
 
-export interface TencentRetrySettings {
-  attempts: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-}
-
-export const DEFAULT_TENCENT_RETRY: TencentRetrySettings = {
+export const DEFAULT_TENCENT_RETRY: BackoffSettings = {
   attempts: 4,
   baseDelayMs: 500,
   maxDelayMs: 15_000,
 };
 export const DEFAULT_TENCENT_TIMEOUT_MS = 10_000;
-
-export interface TencentClientLogger {
-  warn(message: string): void;
-}
 
 export interface TencentRestClientConfig {
   sdkAppId: number;
@@ -58,12 +48,12 @@ export interface TencentRestClientConfig {
   apiBaseUrl?: string;
   /** Per HTTP attempt. */
   timeoutMs?: number;
-  retry?: Partial<TencentRetrySettings>;
+  retry?: Partial<BackoffSettings>;
   /** Lifetime of the admin UserSig (default 7 days); ignored when `userSig` is given. */
   userSigExpireSeconds?: number;
   /** Supplies the admin UserSig; default a `TencentUserSigProvider` over sdkAppId/secretKey/adminIdentifier. */
   userSig?: TencentUserSigSource;
-  logger?: TencentClientLogger;
+  logger?: RetryLogger;
 }
 
 /** Where a reply goes: what `toTencentInboundMessage` stores as the `replyTarget`. */
@@ -173,9 +163,9 @@ export class TencentRestClient {
   private readonly sdkAppId: number;
   private readonly adminIdentifier: string;
   private readonly timeoutMs: number;
-  private readonly retry: TencentRetrySettings;
+  private readonly retry: BackoffSettings;
   private readonly userSig: TencentUserSigSource;
-  private readonly logger: TencentClientLogger;
+  private readonly logger: RetryLogger;
 
   constructor(config: TencentRestClientConfig) {
     this.baseUrl = resolveTencentApiBaseUrl(config.region, config.apiBaseUrl);
