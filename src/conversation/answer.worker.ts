@@ -23,6 +23,15 @@ import { Message, MessageSource } from './message.entity.js';
 const FLUSH_INTERVAL_MS = 300;
 /** Attempts to generate one answer (a crashed worker counts as one) before it ends with the fallback. */
 const MAX_ATTEMPTS = 2;
+/**
+ * True when an earlier answer of answer `m`'s conversation is still queued or generating: answers of one
+ * conversation run one at a time, in order, so `m` waits (startNext starts it).
+ */
+const EARLIER_ANSWER_UNFINISHED = `EXISTS (
+  SELECT 1 FROM messages earlier
+  WHERE earlier.bot_provider_id = m.bot_provider_id AND earlier.conversation_key = m.conversation_key
+    AND earlier.role = 'assistant' AND earlier.status IN ('queued', 'generating')
+    AND (earlier.created_at, earlier.id) < (m.created_at, m.id))`;
 
 type ClaimOutcome =
   { kind: 'claimed'; answer: Message } | { kind: 'blocked' } | { kind: 'deliver' } | { kind: 'nothing' };
@@ -96,11 +105,7 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
     const [rows] = (await this.dataSource.query(
       `UPDATE messages m SET status = 'generating', attempts = attempts + 1, started_at = coalesce(started_at, now()),
          updated_at = now()
-       WHERE m.id = $1 AND m.status = 'queued' AND NOT EXISTS (
-         SELECT 1 FROM messages earlier
-         WHERE earlier.bot_provider_id = m.bot_provider_id AND earlier.conversation_key = m.conversation_key
-           AND earlier.role = 'assistant' AND earlier.status IN ('queued', 'generating')
-           AND (earlier.created_at, earlier.id) < (m.created_at, m.id))
+       WHERE m.id = $1 AND m.status = 'queued' AND NOT ${EARLIER_ANSWER_UNFINISHED}
        RETURNING m.id`,
       [answerId],
     )) as [{ id: string }[], number];
@@ -341,11 +346,7 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
     const waiting = (await this.dataSource.query(
       `UPDATE messages m SET updated_at = now()
        WHERE m.role = 'assistant' AND m.status = 'queued' AND m.updated_at < now() - $1::interval
-         AND NOT EXISTS (
-           SELECT 1 FROM messages earlier
-           WHERE earlier.bot_provider_id = m.bot_provider_id AND earlier.conversation_key = m.conversation_key
-             AND earlier.role = 'assistant' AND earlier.status IN ('queued', 'generating')
-             AND (earlier.created_at, earlier.id) < (m.created_at, m.id))
+         AND NOT ${EARLIER_ANSWER_UNFINISHED}
          AND ${noJob}
        RETURNING m.id`,
       [stale, ANSWER_QUEUE],

@@ -46,7 +46,6 @@ export class DocumentService {
   async add(storeId: string, input: NewDocument): Promise<AddedDocument> {
     await this.stores.find(storeId);
     const row = toRow(storeId, input);
-    await this.ingestion.prepare();
     let result: AddedDocument;
     try {
       result = await this.dataSource.transaction(async (manager) => {

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { QueueService } from '../../queue/queue.service.js';
@@ -27,17 +27,14 @@ export function ingestJobId(documentId: string, version: number): string {
 
 /** Sends ingestion jobs, always inside the transaction that wrote the document row. */
 @Injectable()
-export class IngestionQueue {
+export class IngestionQueue implements OnModuleInit {
   constructor(
     private readonly queue: QueueService,
     private readonly dataSource: DataSource,
   ) {}
 
-  /**
-   * Call before opening the transaction: creating the queue runs its own statements, which on the
-   * embedded database (one connection) would wait forever behind the open transaction.
-   */
-  async prepare(): Promise<void> {
+  /** The queue must exist before jobs are sent inside a transaction (see QueueService.send). */
+  async onModuleInit(): Promise<void> {
     await this.queue.ensureQueue(INGEST_QUEUE);
   }
 
@@ -59,7 +56,6 @@ export class IngestionQueue {
    * already queued or running become stale) and sends one job each, in one transaction.
    */
   async reingest(storeId: string, documentIds?: string[]): Promise<number> {
-    await this.prepare();
     const count = await this.dataSource.transaction(async (manager) => {
       const rows = updatedRows<{ id: string; ingest_version: number }>(
         await manager.query(
