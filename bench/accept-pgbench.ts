@@ -1,7 +1,7 @@
 /**
  * Writes a pgbench script that runs Parley's accept transaction exactly as ConversationService.accept does
- * (ACCEPT_SQL, then pg-boss's job insert, one transaction), with literal parameters: a one-to-one message
- * under the default policy, from one of 100,000 senders. For measuring the SQL alone, straight against
+ * (ACCEPT_SQL, then pg-boss's job insert, one transaction) for a batch of one, with literal parameters: a
+ * one-to-one message under the default policy, from one of 100,000 senders. For measuring the SQL alone, straight against
  * Postgres, e.g. to compare schema variants (docs/benchmarks.md, "Fewer indexes do not help"):
  *
  *   tsc -p tsconfig.bench.json && node dist/bench/accept-pgbench.js <bot provider id> > accept.pgbench
@@ -25,22 +25,17 @@ function substitute(sql: string, values: Record<number, string>): string {
 
 function script(botProviderId: string): string {
   const sender = `'u' || :uid`;
-  const accept = substitute(ACCEPT_SQL, {
-    1: literal(botProviderId),
-    2: literal('cometchat'),
-    3: sender,
-    4: 'false',
-    5: sender,
-    7: sender,
-    8: `'m' || :mid`,
-    9: literal('How do I reset my password?'),
-    11: literal(JSON.stringify({ receiver: 'u', receiverType: 'user' })),
-    12: literal(JSON.stringify({ data: { id: 1, text: 'How do I reset my password?' } })),
-    14: '20',
-    15: '0',
-    16: literal(JSON.stringify({ 'rate-limited': 'Please wait.', 'budget-exhausted': 'Try tomorrow.' })),
-    17: 'now()',
-  });
+  const row = `jsonb_build_array(jsonb_build_object('ord', 0, 'bot_provider_id', ${literal(botProviderId)},
+    'platform', 'cometchat', 'chat_key', ${sender}, 'sender_id', ${sender}, 'conversation_key', ${sender},
+    'platform_message_id', 'm' || :mid, 'content', ${literal('How do I reset my password?')},
+    'reply_target', ${literal(JSON.stringify({ receiver: 'u', receiverType: 'user' }))}::jsonb,
+    'raw', ${literal(JSON.stringify({ data: { id: 1, text: 'How do I reset my password?' } }))}::jsonb,
+    'rate_limit', 20, 'earlier_from_sender', 0, 'token_budget', 0,
+    'notice_texts', ${literal(JSON.stringify({ 'rate-limited': 'Please wait.', 'budget-exhausted': 'Try tomorrow.' }))}::jsonb))`;
+  const chat = `jsonb_build_array(jsonb_build_object('bot_provider_id', ${literal(botProviderId)},
+    'platform', 'cometchat', 'chat_key', ${sender}, 'is_group', false, 'message_count', 1,
+    'senders', jsonb_build_array(jsonb_build_object('id', ${sender}, 'name', NULL))))`;
+  const accept = substitute(ACCEPT_SQL, { 1: row, 2: chat, 3: 'now()' });
   // pg-boss's createJob parameters: id, name, data, then options Parley leaves unset (8 = singleton offset).
   const job = substitute(plans.insertJob('pgboss'), {
     1: ':answer_id',

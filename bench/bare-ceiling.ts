@@ -4,7 +4,9 @@
  * (unique on the message id), then the reply. No framework, no logging, no queue, no bot lookup.
  *
  * For the breakdown (`--decompose`), a request with `x-bench-store: parley-sql` (or `parley-sql-prepared`)
- * is stored exactly as Parley stores it instead: START, ACCEPT_SQL, pg-boss's job insert, COMMIT.
+ * is stored exactly as Parley stores it instead: START, ACCEPT_SQL, pg-boss's job insert, COMMIT — alone
+ * (`parley-sql`, `parley-sql-prepared`) or, as Parley does, with concurrent callbacks batched
+ * (`parley-sql-batched`).
  *
  * Run by bench/webhooks.ts as a child process: DATABASE_URL, PORT, BENCH_CEILING_CONFIG (the bots'
  * credentials as JSON), BENCH_CEILING_POOL (connections, default 10). Listens on 127.0.0.1 only.
@@ -19,7 +21,7 @@ import {
 } from '../src/tencent-chat/tencent-signature.js';
 import { WeComCrypto } from '../src/wecom-bot/wecom-crypto.js';
 import { encryptReply, streamReply } from '../src/wecom-bot/wecom-reply.js';
-import { ACCEPT_SQL } from '../src/conversation/accept.sql.js';
+import { ACCEPT_SQL, type AcceptChatRow, type AcceptRow } from '../src/conversation/accept.sql.js';
 import plans from 'pg-boss/src/plans.js';
 import { BARE_STORE_HEADER, BARE_STORES, type BareStore, type BenchCredentials } from './lib/channels.js';
 
@@ -70,11 +72,10 @@ interface Received {
   replyTarget: Record<string, unknown>;
 }
 
-const JOB_SQL = plans.insertJob('pgboss');
 const JOBS_SQL = plans.insertJobs('pgboss');
-const POOL_SIZE = Number(process.env.BENCH_CEILING_POOL ?? 10);
-/** The most callbacks one batched transaction takes. */
-const BATCH_MAX = 32;
+/** As Parley's accept: the most callbacks one transaction takes, and transactions under way at once. */
+const BATCH_MAX = 64;
+const BATCH_CONCURRENCY = 4;
 
 async function store(received: Received, how: BareStore): Promise<string> {
   if (how === 'insert') {
@@ -83,30 +84,50 @@ async function store(received: Received, how: BareStore): Promise<string> {
     return result.rows[0].id;
   }
   if (how === 'parley-sql-batched') return storeBatched(received);
-  return storeLikeParley(received, how === 'parley-sql-prepared');
+  const [answerId] = await storeLikeParley([received], how === 'parley-sql-prepared');
+  if (!answerId) throw new HttpError(409, 'duplicate');
+  return answerId;
 }
 
-/** ACCEPT_SQL's parameters for a one-to-one message under the default policy. */
-function acceptParams(received: Received): unknown[] {
-  return [
-    received.botProviderId,
-    received.platform,
-    received.sender,
-    false,
-    received.sender,
-    null,
-    received.sender,
-    received.messageId,
-    received.text,
-    null,
-    JSON.stringify(received.replyTarget),
-    received.raw,
-    null,
-    20,
-    0,
-    JSON.stringify({ 'rate-limited': 'Please wait a minute.', 'budget-exhausted': 'Try again tomorrow.' }),
-    new Date(),
-  ];
+const NOTICE_TEXTS = { 'rate-limited': 'Please wait a minute.', 'budget-exhausted': 'Try again tomorrow.' };
+
+/** ACCEPT_SQL's parameters for one-to-one messages under the default policy (distinct message ids). */
+function acceptParams(batch: Received[]): unknown[] {
+  const rows: AcceptRow[] = batch.map((received, ord) => ({
+    ord,
+    bot_provider_id: received.botProviderId,
+    platform: received.platform,
+    chat_key: received.sender,
+    sender_id: received.sender,
+    sender_name: null,
+    conversation_key: received.sender,
+    platform_message_id: received.messageId,
+    content: received.text,
+    quoted_text: null,
+    reply_target: received.replyTarget,
+    raw: JSON.parse(received.raw) as unknown,
+    gate_notice: null,
+    rate_limit: 20,
+    earlier_from_sender: batch.slice(0, ord).filter((earlier) => earlier.sender === received.sender).length,
+    token_budget: 0,
+    notice_texts: NOTICE_TEXTS,
+  }));
+  const chats = new Map<string, AcceptChatRow>();
+  for (const received of batch) {
+    const chat = chats.get(received.sender);
+    if (chat) chat.message_count++;
+    else {
+      chats.set(received.sender, {
+        bot_provider_id: received.botProviderId,
+        platform: received.platform,
+        chat_key: received.sender,
+        is_group: false,
+        senders: [{ id: received.sender, name: null }],
+        message_count: 1,
+      });
+    }
+  }
+  return [JSON.stringify(rows), JSON.stringify([...chats.values()]), new Date()];
 }
 
 interface Pending {
@@ -118,7 +139,7 @@ interface Pending {
 const waiting: Pending[] = [];
 let flushing = 0;
 
-/** Group commit: one transaction per connection at a time; whatever arrived meanwhile goes in the next. */
+/** Group commit as Parley does it: whatever arrived while the transactions were busy goes in the next. */
 function storeBatched(received: Received): Promise<string> {
   return new Promise((resolve, reject) => {
     waiting.push({ received, resolve, reject });
@@ -127,86 +148,48 @@ function storeBatched(received: Received): Promise<string> {
 }
 
 function kick(): void {
-  while (flushing < POOL_SIZE && waiting.length > 0) {
+  while (flushing < BATCH_CONCURRENCY && waiting.length > 0) {
     flushing += 1;
-    void flush(waiting.splice(0, BATCH_MAX)).finally(() => {
-      flushing -= 1;
-      kick();
-    });
-  }
-}
-
-async function flush(batch: Pending[]): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('START TRANSACTION');
-    const ids: (string | null)[] = [];
-    for (const item of batch) {
-      const accepted = await client.query<{ answer_id: string | null }>({
-        name: 'parley_accept',
-        text: ACCEPT_SQL,
-        values: acceptParams(item.received),
+    const batch = waiting.splice(0, BATCH_MAX);
+    storeLikeParley(
+      batch.map((item) => item.received),
+      true,
+    )
+      .then((ids) =>
+        batch.forEach((item, index) => {
+          const id = ids[index];
+          if (id) item.resolve(id);
+          else item.reject(new HttpError(409, 'duplicate'));
+        }),
+      )
+      .catch((error: unknown) => batch.forEach((item) => item.reject(error)))
+      .finally(() => {
+        flushing -= 1;
+        kick();
       });
-      ids.push(accepted.rows[0]?.answer_id ?? null);
-    }
-    const jobs = ids.flatMap((id) => (id ? [{ id, name: 'answer', data: { answerId: id } }] : []));
-    await client.query({
-      name: 'parley_jobs',
-      text: JOBS_SQL,
-      values: [JSON.stringify(jobs), null, null, null, null, null],
-    });
-    await client.query('COMMIT');
-    batch.forEach((item, index) => {
-      const id = ids[index];
-      if (id) item.resolve(id);
-      else item.reject(new HttpError(409, 'duplicate'));
-    });
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    for (const item of batch) item.reject(error);
-  } finally {
-    client.release();
   }
 }
 
-/** Parley's transaction, statement for statement (a one-to-one chat, the default policy). */
-async function storeLikeParley(received: Received, prepared: boolean): Promise<string> {
+/**
+ * Parley's transaction, statement for statement (one-to-one chats, the default policy): START, ACCEPT_SQL,
+ * pg-boss's multi-row job insert, COMMIT. Returns the answer ids (null for a duplicate).
+ */
+async function storeLikeParley(batch: Received[], prepared: boolean): Promise<(string | null)[]> {
   const statement = (name: string, text: string, values: unknown[]) =>
     prepared ? { name, text, values } : { text, values };
   const client = await pool.connect();
   try {
     await client.query('START TRANSACTION');
     const accepted = await client.query<{ answer_id: string | null }>(
-      statement('parley_accept', ACCEPT_SQL, acceptParams(received)),
+      statement('parley_accept', ACCEPT_SQL, acceptParams(batch)),
     );
-    const answerId = accepted.rows[0]?.answer_id;
-    if (!answerId) throw new HttpError(409, 'duplicate');
-    // pg-boss's own insert (createJob's 19 parameters; the defaults resolve in SQL).
+    const ids = accepted.rows.map((row) => row.answer_id);
+    const jobs = ids.flatMap((id) => (id ? [{ id, name: 'answer', data: { answerId: id } }] : []));
     await client.query(
-      statement('parley_job', JOB_SQL, [
-        answerId,
-        'answer',
-        JSON.stringify({ answerId }),
-        null,
-        null,
-        null,
-        null,
-        0,
-        null,
-        null,
-        null,
-        null,
-        null,
-        null,
-        null,
-        null,
-        null,
-        null,
-        null,
-      ]),
+      statement('parley_jobs', JOBS_SQL, [JSON.stringify(jobs), null, null, null, null, null]),
     );
     await client.query('COMMIT');
-    return answerId;
+    return ids;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;

@@ -65,7 +65,7 @@ const HELP = `npm run bench:webhooks -- [flags]
   --keep-database         do not drop the database at the end
   --decompose             also run, closed loop, the bare server storing exactly as Parley does (its SQL,
                           unnamed and prepared statements): splits Parley's cost into database and the rest;
-                          and a what-if: the same SQL with concurrent callbacks batched per transaction
+                          and batched per transaction as Parley does it
   --profile <phase>       CPU-profile one Parley phase, e.g. wecom-closed, tencent-open, wecom-refresh
   --parley <main.js>      the Parley build to measure (default dist/src/main.js; e.g. another worktree's)
   --parley-node-options=<flags>  extra node flags for the ack-phase Parley (note the =), e.g.

@@ -412,6 +412,72 @@ describe('Conversation engine across restarts and instances', () => {
     }
   });
 
+  it('stores messages that arrive together in shared transactions, each once, in order, counted once', async () => {
+    const llm = await startFakeOpenAiServer();
+    const t = await startTestApp({ ROLE: 'api' });
+    try {
+      const { botId } = await setUpBot(t, llm);
+      const engine = t.app.get(ConversationService);
+      const db = t.app.get(DataSource);
+      const inGroup = { isGroup: true, mentionedBot: true };
+      const earlier = inbound(botId, { ...inGroup, chatKey: 'group-1' });
+      const stored = await engine.accept(earlier);
+
+      // 24 new messages in three group chats from eight senders, then three from one user in a private
+      // chat; one of the 24 delivered twice in the burst, and the message stored above delivered again.
+      const burst = Array.from({ length: 24 }, (_, index) =>
+        inbound(botId, {
+          ...inGroup,
+          chatKey: `group-${index % 3}`,
+          senderId: `sender-${index % 8}`,
+          senderName: `Sender ${index % 8}`,
+          text: `burst question ${index}`,
+        }),
+      );
+      const dave = [1, 2, 3].map((n) =>
+        inbound(botId, { chatKey: 'dave', senderId: 'dave', text: `burst question from dave ${n}` }),
+      );
+      const deliveries = [...burst, ...dave, burst[5], earlier];
+      const results = await Promise.all(deliveries.map((message) => engine.accept(message)));
+
+      const fresh = results.slice(0, 27);
+      expect(fresh.every((result) => !result.duplicate && result.answerId)).toBe(true);
+      expect(new Set(fresh.map((result) => result.answerId)).size).toBe(27);
+      expect(results[27]).toEqual({ answerId: fresh[5].answerId, duplicate: true, ignored: false });
+      expect(results[28]).toEqual({ answerId: stored.answerId, duplicate: true, ignored: false });
+
+      const [{ transactions }] = await db.query(
+        `SELECT count(DISTINCT xmin::text)::int AS transactions FROM messages
+         WHERE content LIKE 'burst question%'`,
+      );
+      expect(transactions).toBeLessThan(27);
+      const chats = await db.query(
+        `SELECT chat_key, message_count, jsonb_array_length(participants) AS participants FROM chats
+         WHERE bot_provider_id = $1 ORDER BY chat_key`,
+        [botId],
+      );
+      expect(chats).toEqual([
+        { chat_key: 'dave', message_count: 3, participants: 1 },
+        { chat_key: 'group-0', message_count: 8, participants: 8 },
+        { chat_key: 'group-1', message_count: 9, participants: 9 },
+        { chat_key: 'group-2', message_count: 8, participants: 8 },
+      ]);
+      const daveSaid = await db.query(
+        `SELECT content FROM messages WHERE conversation_key = 'dave' AND role = 'user' ORDER BY created_at, id`,
+      );
+      expect(daveSaid.map((row: { content: string }) => row.content)).toEqual(dave.map((m) => m.text));
+      const [{ answers }] = await db.query(
+        `SELECT count(*)::int AS answers FROM messages WHERE role = 'assistant' AND bot_provider_id = $1`,
+        [botId],
+      );
+      expect(answers).toBe(28);
+      for (const result of fresh) expect(await pendingAnswerJobs(t, result.answerId)).toBe(1);
+    } finally {
+      await t.close();
+      await llm.close();
+    }
+  });
+
   it('asks the model once for a message delivered five times to two instances', async () => {
     const llm = await startFakeOpenAiServer();
     const first = await startTestApp({ ANSWER_STALE_SECONDS: '2' });

@@ -29,10 +29,10 @@ export interface BenchCredentials {
 
 /**
  * How the bare server stores a callback (request header `x-bench-store`): its one INSERT (the ceiling), or
- * exactly Parley's transaction — START, ACCEPT_SQL, pg-boss's job insert, COMMIT — with unnamed
- * statements like TypeORM's, or with named (prepared) ones: these split Parley's cost into the database
- * work it does and everything else. `parley-sql-batched` is a what-if: the same statements, but the
- * callbacks that arrive while every connection is busy share one transaction and one multi-row job insert.
+ * exactly Parley's transaction — START, ACCEPT_SQL, pg-boss's job insert, COMMIT — for each callback alone,
+ * with unnamed or with named (prepared) statements, or (`parley-sql-batched`) as Parley runs it: the
+ * callbacks that arrive while the accept transactions are busy share the next one. These split Parley's
+ * cost into the database work it does and everything else.
  */
 export const BARE_STORES = ['insert', 'parley-sql', 'parley-sql-prepared', 'parley-sql-batched'] as const;
 export type BareStore = (typeof BARE_STORES)[number];

@@ -216,7 +216,7 @@ export function renderSection(results: RunResults, previousRuns: string[], notes
       lines.push(
         `| ${loadRow(`${channel.channel} · bare + Parley's SQL · closed ${options.connections}`, channel.decomposition.parleySql)} |`,
         `| ${loadRow(`${channel.channel} · bare + Parley's SQL, prepared · closed ${options.connections}`, channel.decomposition.parleySqlPrepared)} |`,
-        `| ${loadRow(`${channel.channel} · bare + Parley's SQL, prepared, batched (what-if) · closed ${options.connections}`, channel.decomposition.parleySqlBatched)} |`,
+        `| ${loadRow(`${channel.channel} · bare + Parley's SQL, prepared, batched as Parley · closed ${options.connections}`, channel.decomposition.parleySqlBatched)} |`,
       );
     }
   }

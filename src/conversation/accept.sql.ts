@@ -1,67 +1,149 @@
 /**
- * Everything ConversationService.accept stores, in one statement (one round trip instead of four):
- * - the notice, if any: the gate's ($13), else the per-user rate limit ($14 per minute, counted from the
- *   messages already stored), else the bot's daily token budget ($15) — each checked only when needed;
- * - the chat (created, or its counters and participants updated);
- * - the user's message, unless this platform message id is already stored for the bot (a duplicate: no
- *   answer row comes back, and the caller rolls back);
- * - the answer placeholder: queued, or done at once with the notice text ($16, by notice kind).
+ * Everything ConversationService.accept stores for a batch of messages, in one statement — the same work
+ * for one message or fifty, so concurrent webhooks share a transaction, a round trip and a commit:
+ * - per message, the notice, if any: the gate's, else the per-user rate limit (per minute, counted from
+ *   the messages already stored plus the sender's earlier messages in this batch), else the bot's daily
+ *   token budget — each checked only when needed;
+ * - per chat, one upsert: created, or its counters and participants updated;
+ * - per message, the user's message, unless this platform message id is already stored for the bot
+ *   (a duplicate: no answer row comes back for it, and the caller takes its chat count back);
+ * - per new message, the answer placeholder: queued, or done at once with the notice text.
  * The counts see the messages committed before this statement, as a separate query before it would.
+ * Messages of one batch get created_at = now() + their position in microseconds, so the order of a
+ * conversation's messages stays the order they were accepted in.
  * On its own (no imports) so the webhook benchmark's bare server (bench/bare-ceiling.ts) can run exactly
  * this statement without loading the application.
  *
- * Parameters: $1 bot provider id, $2 platform, $3 chat key, $4 is group, $5 sender id, $6 sender name,
- * $7 conversation key, $8 platform message id, $9 text, $10 quoted text, $11 reply target (JSON),
- * $12 raw payload (JSON), $13 the gate's notice, $14 rate limit per minute, $15 daily token budget,
- * $16 notice texts by kind (JSON), $17 now (the finish time of a notice answer).
- * Returns one row: `answer_id` (null for a duplicate) and `notice`.
+ * Parameters: $1 the messages (JSON array of AcceptRow), $2 the chats (JSON array of AcceptChatRow),
+ * $3 now (the finish time of a notice answer).
+ * Returns one row per message, in `ord` order: `ord`, `chat_id`, `answer_id` (null for a duplicate) and
+ * `notice`.
  */
 export const ACCEPT_SQL = `
-  WITH quota AS (
-    SELECT CASE
-      WHEN $13::text IS NOT NULL THEN $13::text
-      WHEN $14::int > 0 AND (
-        SELECT count(*)::int FROM messages
-        WHERE bot_provider_id = $1 AND sender_id = $5::text AND role = 'user'
-          AND created_at > now() - interval '1 minute'
-      ) >= $14::int THEN 'rate-limited'
-      WHEN $15::bigint > 0 AND (
-        SELECT coalesce(sum(prompt_tokens + completion_tokens), 0)::bigint FROM messages
-        WHERE bot_provider_id = $1 AND created_at >= date_trunc('day', now())
-      ) >= $15::bigint THEN 'budget-exhausted'
+  WITH input AS (
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS m (
+      ord int, bot_provider_id uuid, platform text, chat_key text, sender_id text, sender_name text,
+      conversation_key text, platform_message_id text, content text, quoted_text text, reply_target jsonb,
+      raw jsonb, gate_notice text, rate_limit int, earlier_from_sender int, token_budget bigint,
+      notice_texts jsonb)
+  ),
+  spent_today AS (
+    SELECT b.bot_provider_id, coalesce(sum(s.prompt_tokens + s.completion_tokens), 0)::bigint AS tokens
+    FROM (SELECT DISTINCT bot_provider_id FROM input WHERE token_budget > 0) b
+    LEFT JOIN messages s ON s.bot_provider_id = b.bot_provider_id AND s.created_at >= date_trunc('day', now())
+    GROUP BY b.bot_provider_id
+  ),
+  quota AS (
+    SELECT m.ord, CASE
+      WHEN m.gate_notice IS NOT NULL THEN m.gate_notice
+      WHEN m.rate_limit > 0 AND m.earlier_from_sender + (
+        SELECT count(*)::int FROM messages r
+        WHERE r.bot_provider_id = m.bot_provider_id AND r.sender_id = m.sender_id AND r.role = 'user'
+          AND r.created_at > now() - interval '1 minute'
+      ) >= m.rate_limit THEN 'rate-limited'
+      WHEN m.token_budget > 0 AND spent.tokens >= m.token_budget THEN 'budget-exhausted'
     END AS notice
+    FROM input m LEFT JOIN spent_today spent ON spent.bot_provider_id = m.bot_provider_id
   ),
   chat AS (
     INSERT INTO chats (bot_provider_id, platform, chat_key, is_group, participants, message_count, last_message_at)
-    VALUES ($1, $2, $3, $4, jsonb_build_array(jsonb_build_object('id', $5::text, 'name', $6::text)), 1, now())
+    SELECT c.bot_provider_id, c.platform, c.chat_key, c.is_group, jsonb_path_query_array(c.senders, '$[0 to 49]'),
+      c.message_count, now()
+    FROM jsonb_to_recordset($2::jsonb) AS c (
+      bot_provider_id uuid, platform text, chat_key text, is_group boolean, senders jsonb, message_count int)
     ON CONFLICT (bot_provider_id, chat_key) DO UPDATE SET
-      message_count = chats.message_count + 1,
+      message_count = chats.message_count + excluded.message_count,
       last_message_at = now(),
       updated_at = now(),
       participants = CASE
-        WHEN chats.participants @> jsonb_build_array(jsonb_build_object('id', $5::text))
-          OR jsonb_array_length(chats.participants) >= 50 THEN chats.participants
-        ELSE chats.participants || jsonb_build_array(jsonb_build_object('id', $5::text, 'name', $6::text))
+        WHEN jsonb_array_length(chats.participants) >= 50 THEN chats.participants
+        ELSE jsonb_path_query_array(chats.participants || coalesce((
+          SELECT jsonb_agg(sender) FROM jsonb_array_elements(excluded.participants) AS sender
+          WHERE NOT chats.participants @> jsonb_build_array(jsonb_build_object('id', sender -> 'id'))
+        ), '[]'::jsonb), '$[0 to 49]')
       END
-    RETURNING id
+    RETURNING id, bot_provider_id, chat_key
   ),
   question AS (
     INSERT INTO messages (chat_id, bot_provider_id, platform, role, conversation_key, platform_message_id,
-      sender_id, sender_name, content, quoted_text, status, reply_target, raw)
-    SELECT chat.id, $1, $2, 'user', $7, $8, $5::text, $6::text, $9, $10, 'received', $11::jsonb, $12::jsonb
-    FROM chat
+      sender_id, sender_name, content, quoted_text, status, reply_target, raw, created_at, updated_at)
+    SELECT chat.id, m.bot_provider_id, m.platform, 'user', m.conversation_key, m.platform_message_id,
+      m.sender_id, m.sender_name, m.content, m.quoted_text, 'received', m.reply_target, m.raw,
+      now() + m.ord * interval '1 microsecond', now()
+    FROM input m JOIN chat ON chat.bot_provider_id = m.bot_provider_id AND chat.chat_key = m.chat_key
+    ORDER BY m.ord
     ON CONFLICT (bot_provider_id, platform_message_id) WHERE role = 'user' DO NOTHING
-    RETURNING id, chat_id
+    RETURNING id, chat_id, bot_provider_id, platform_message_id, created_at
   ),
   answer AS (
     INSERT INTO messages (chat_id, bot_provider_id, platform, role, conversation_key, reply_to_id, sender_id,
-      content, status, delivery_status, reply_target, finished_at)
-    SELECT question.chat_id, $1, $2, 'assistant', $7, question.id, 'bot',
-      coalesce($16::jsonb ->> quota.notice, ''),
+      content, status, delivery_status, reply_target, finished_at, created_at, updated_at)
+    SELECT q.chat_id, m.bot_provider_id, m.platform, 'assistant', m.conversation_key, q.id, 'bot',
+      coalesce(m.notice_texts ->> quota.notice, ''),
       CASE WHEN quota.notice IS NULL THEN 'queued' ELSE 'done' END,
-      'pending', $11::jsonb,
-      CASE WHEN quota.notice IS NULL THEN NULL ELSE $17::timestamptz END
-    FROM question CROSS JOIN quota
-    RETURNING id
+      'pending', m.reply_target,
+      CASE WHEN quota.notice IS NULL THEN NULL ELSE $3::timestamptz END,
+      q.created_at, now()
+    FROM question q
+    JOIN input m ON m.bot_provider_id = q.bot_provider_id AND m.platform_message_id = q.platform_message_id
+    JOIN quota ON quota.ord = m.ord
+    ORDER BY m.ord
+    RETURNING id, reply_to_id
   )
-  SELECT (SELECT id FROM answer) AS answer_id, (SELECT notice FROM quota) AS notice`;
+  SELECT m.ord, chat.id AS chat_id, answer.id AS answer_id, quota.notice
+  FROM input m
+  JOIN quota ON quota.ord = m.ord
+  JOIN chat ON chat.bot_provider_id = m.bot_provider_id AND chat.chat_key = m.chat_key
+  LEFT JOIN question q ON q.bot_provider_id = m.bot_provider_id AND q.platform_message_id = m.platform_message_id
+  LEFT JOIN answer ON answer.reply_to_id = q.id
+  ORDER BY m.ord`;
+
+/** One message of ACCEPT_SQL's $1. Platform message ids are distinct per bot within a batch. */
+export interface AcceptRow {
+  ord: number;
+  bot_provider_id: string;
+  platform: string;
+  chat_key: string;
+  sender_id: string;
+  sender_name: string | null;
+  conversation_key: string;
+  platform_message_id: string;
+  content: string;
+  quoted_text: string | null;
+  reply_target: Record<string, unknown>;
+  raw: unknown;
+  gate_notice: string | null;
+  /** The per-user limit per minute (0: none). */
+  rate_limit: number;
+  /** Messages of the same bot and sender earlier in this batch (they count towards the rate limit). */
+  earlier_from_sender: number;
+  /** The bot's daily token budget (0: none). */
+  token_budget: number;
+  /** The reply text of each notice the message may get, by notice kind. */
+  notice_texts: Record<string, string>;
+}
+
+/** One chat of ACCEPT_SQL's $2: each (bot, chat key) of the batch once. */
+export interface AcceptChatRow {
+  bot_provider_id: string;
+  platform: string;
+  chat_key: string;
+  is_group: boolean;
+  /** The batch's senders in the chat, each id once: `{ id, name }`. */
+  senders: { id: string; name: string | null }[];
+  /** The batch's messages in the chat. */
+  message_count: number;
+}
+
+/** Takes back the chat counts of messages that turned out to be duplicates. $1: JSON array of {id, n}. */
+export const UNCOUNT_DUPLICATES_SQL = `
+  UPDATE chats SET message_count = chats.message_count - d.n
+  FROM jsonb_to_recordset($1::jsonb) AS d (id uuid, n int)
+  WHERE chats.id = d.id`;
+
+export interface AcceptResultRow {
+  ord: number;
+  chat_id: string;
+  answer_id: string | null;
+  notice: string | null;
+}

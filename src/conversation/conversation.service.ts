@@ -16,7 +16,14 @@ import type {
   InboundMessage,
   Platform,
 } from './conversation.types.js';
-import { ACCEPT_SQL } from './accept.sql.js';
+import {
+  ACCEPT_SQL,
+  type AcceptChatRow,
+  type AcceptResultRow,
+  type AcceptRow,
+  UNCOUNT_DUPLICATES_SQL,
+} from './accept.sql.js';
+import { Batcher } from '../common/batcher.js';
 import { Message, MessageFeedback, MessageSource } from './message.entity.js';
 
 export const ANSWER_QUEUE = 'answer';
@@ -25,7 +32,22 @@ export interface AnswerJob {
   answerId: string;
 }
 
-class DuplicateDelivery extends Error {}
+/** Messages accepted at the same time share one transaction, up to this many. */
+const ACCEPT_BATCH_MAX = 64;
+/** Accept transactions under way at once per process (the rest of the pool serves the answer worker). */
+const ACCEPT_CONCURRENT_BATCHES = 4;
+
+export interface AcceptItem {
+  inbound: InboundMessage;
+  policy: BotPolicy;
+  gateNotice: Notice | undefined;
+}
+
+/** What the batch did with one message: stored it (with its answer), or found it stored already. */
+type Stored =
+  | { kind: 'new'; answerId: string; notice: Notice | undefined }
+  /** answerId is known when the original is in the same batch; otherwise it is looked up after commit. */
+  | { kind: 'duplicate'; answerId?: string };
 
 /**
  * The engine's front door: channels hand it platform-neutral messages and read answers back.
@@ -41,6 +63,11 @@ export class ConversationService implements OnModuleInit {
     @InjectLogger() private readonly logger: Logger,
   ) {}
 
+  private readonly batcher = new Batcher<AcceptItem, Stored>((items) => this.acceptBatch(items), {
+    maxBatchSize: ACCEPT_BATCH_MAX,
+    maxConcurrentRuns: ACCEPT_CONCURRENT_BATCHES,
+  });
+
   /** The answer queue must exist before accept() enqueues inside its transaction (see QueueService.send). */
   async onModuleInit(): Promise<void> {
     await this.queue.ensureQueue(ANSWER_QUEUE);
@@ -49,8 +76,8 @@ export class ConversationService implements OnModuleInit {
   /**
    * Persists the message and its answer placeholder and enqueues the answer job, all in one transaction.
    * A duplicate delivery (same bot + platform message id) returns the existing answer and enqueues nothing.
-   * On the hot path of every webhook: the transaction is START, one statement (quota check, chat, message,
-   * answer placeholder), the job, COMMIT — see ACCEPT_SQL.
+   * On the hot path of every webhook: messages accepted at the same time share the transaction (see
+   * acceptBatch), so under load a commit serves many webhooks.
    */
   async accept(unsafe: InboundMessage): Promise<AcceptResult> {
     const inbound = sanitizeInbound(unsafe);
@@ -63,17 +90,16 @@ export class ConversationService implements OnModuleInit {
     }
     const gateNotice: Notice | undefined = decision.action === 'notice' ? decision.notice : undefined;
 
-    try {
-      const { answerId, notice } = await this.dataSource.transaction((manager) =>
-        this.persist(manager, inbound, policy, gateNotice),
-      );
-      this.queue.notify(ANSWER_QUEUE);
-      const immediateReply = notice ? noticeText(notice, inbound.text) : undefined;
-      return { answerId, duplicate: false, ignored: false, immediateReply };
-    } catch (error) {
-      if (!(error instanceof DuplicateDelivery)) throw error;
-      return { answerId: await this.existingAnswerId(inbound), duplicate: true, ignored: false };
+    const stored = await this.batcher.submit({ inbound, policy, gateNotice });
+    if (stored.kind === 'duplicate') {
+      return {
+        answerId: stored.answerId ?? (await this.existingAnswerId(inbound)),
+        duplicate: true,
+        ignored: false,
+      };
     }
+    const immediateReply = stored.notice ? noticeText(stored.notice, inbound.text) : undefined;
+    return { answerId: stored.answerId, duplicate: false, ignored: false, immediateReply };
   }
 
   /** The answer as it stands now (any instance can serve it: it lives in the database). */
@@ -116,44 +142,40 @@ export class ConversationService implements OnModuleInit {
     }
   }
 
-  /** ACCEPT_SQL, then the job in the same transaction; a duplicate rolls everything back. */
-  private async persist(
-    manager: EntityManager,
-    inbound: InboundMessage,
-    policy: BotPolicy,
-    gateNotice: Notice | undefined,
-  ): Promise<{ answerId: string; notice: Notice | undefined }> {
-    const [row] = await preparedQuery<{ answer_id: string | null; notice: Notice | null }>(
-      transactionRunner(manager),
-      ACCEPT_SQL,
-      [
-        inbound.botProviderId,
-        inbound.platform,
-        inbound.chatKey,
-        inbound.isGroup,
-        inbound.senderId,
-        inbound.senderName ?? null,
-        conversationKeyOf(inbound, policy),
-        inbound.platformMessageId,
-        inbound.text,
-        inbound.quotedText ?? null,
-        JSON.stringify(inbound.replyTarget),
-        inbound.raw === undefined ? null : JSON.stringify(inbound.raw),
-        gateNotice ?? null,
-        policy.rateLimitPerMinute,
-        policy.dailyTokenBudget,
-        JSON.stringify(noticeTexts(inbound.text, gateNotice)),
+  /**
+   * Stores a batch of messages in one transaction: ACCEPT_SQL, the chat counts of duplicates taken back,
+   * the answer jobs. A platform message id that occurs twice in the batch is stored once.
+   */
+  private async acceptBatch(items: AcceptItem[]): Promise<Stored[]> {
+    const plan = planBatch(items);
+    const rows = await this.dataSource.transaction(async (manager) => {
+      const runner = transactionRunner(manager);
+      const accepted = await preparedQuery<AcceptResultRow>(runner, ACCEPT_SQL, [
+        JSON.stringify(plan.rows),
+        JSON.stringify(plan.chats),
         new Date(),
-      ],
-    );
-    // No answer row: the message was already there (the chat's counters roll back with the transaction).
-    if (!row?.answer_id) throw new DuplicateDelivery();
-    await this.queue.send<AnswerJob>(
-      ANSWER_QUEUE,
-      { answerId: row.answer_id },
-      { id: row.answer_id, manager },
-    );
-    return { answerId: row.answer_id, notice: row.notice ?? undefined };
+      ]);
+      const duplicates = countByChat(accepted.filter((row) => !row.answer_id));
+      if (duplicates.length > 0) {
+        await preparedQuery(runner, UNCOUNT_DUPLICATES_SQL, [JSON.stringify(duplicates)]);
+      }
+      const answerIds = accepted.flatMap((row) => (row.answer_id ? [row.answer_id] : []));
+      if (answerIds.length > 0) {
+        await this.queue.sendMany<AnswerJob>(
+          ANSWER_QUEUE,
+          answerIds.map((answerId) => ({ id: answerId, data: { answerId } })),
+          manager,
+        );
+      }
+      return accepted;
+    });
+    if (rows.some((row) => row.answer_id)) this.queue.notify(ANSWER_QUEUE);
+    return plan.sources.map((ord) => {
+      const row = rows[ord.index];
+      if (!row?.answer_id) return { kind: 'duplicate' };
+      if (ord.repeat) return { kind: 'duplicate', answerId: row.answer_id };
+      return { kind: 'new', answerId: row.answer_id, notice: (row.notice as Notice | null) ?? undefined };
+    });
   }
 
   private async existingAnswerId(inbound: InboundMessage): Promise<string> {
@@ -170,6 +192,79 @@ export class ConversationService implements OnModuleInit {
 function transactionRunner(manager: EntityManager): QueryRunner {
   if (!manager.queryRunner) throw new Error('accept must run in a transaction');
   return manager.queryRunner;
+}
+
+interface BatchPlan {
+  rows: AcceptRow[];
+  chats: AcceptChatRow[];
+  /** Per item: the row that stores it, and whether an earlier item of the batch is the same message. */
+  sources: { index: number; repeat: boolean }[];
+}
+
+/** ACCEPT_SQL's parameters for a batch: each platform message once, each chat once. */
+export function planBatch(items: AcceptItem[]): BatchPlan {
+  const rows: AcceptRow[] = [];
+  const chats = new Map<string, AcceptChatRow>();
+  const rowOfMessage = new Map<string, number>();
+  const fromSender = new Map<string, number>();
+  const sources = items.map(({ inbound, policy, gateNotice }) => {
+    const messageKey = `${inbound.botProviderId}\u0000${inbound.platformMessageId}`;
+    const known = rowOfMessage.get(messageKey);
+    if (known !== undefined) return { index: known, repeat: true };
+    const senderKey = `${inbound.botProviderId}\u0000${inbound.senderId}`;
+    const earlier = fromSender.get(senderKey) ?? 0;
+    fromSender.set(senderKey, earlier + 1);
+    rowOfMessage.set(messageKey, rows.length);
+    rows.push({
+      ord: rows.length,
+      bot_provider_id: inbound.botProviderId,
+      platform: inbound.platform,
+      chat_key: inbound.chatKey,
+      sender_id: inbound.senderId,
+      sender_name: inbound.senderName ?? null,
+      conversation_key: conversationKeyOf(inbound, policy),
+      platform_message_id: inbound.platformMessageId,
+      content: inbound.text,
+      quoted_text: inbound.quotedText ?? null,
+      reply_target: inbound.replyTarget,
+      raw: inbound.raw ?? null,
+      gate_notice: gateNotice ?? null,
+      rate_limit: policy.rateLimitPerMinute,
+      earlier_from_sender: earlier,
+      token_budget: policy.dailyTokenBudget,
+      notice_texts: noticeTexts(inbound.text, gateNotice),
+    });
+    addToChat(chats, inbound);
+    return { index: rows.length - 1, repeat: false };
+  });
+  return { rows, chats: [...chats.values()], sources };
+}
+
+function addToChat(chats: Map<string, AcceptChatRow>, inbound: InboundMessage): void {
+  const key = `${inbound.botProviderId}\u0000${inbound.chatKey}`;
+  let chat = chats.get(key);
+  if (!chat) {
+    chat = {
+      bot_provider_id: inbound.botProviderId,
+      platform: inbound.platform,
+      chat_key: inbound.chatKey,
+      is_group: inbound.isGroup,
+      senders: [],
+      message_count: 0,
+    };
+    chats.set(key, chat);
+  }
+  chat.message_count++;
+  if (!chat.senders.some((sender) => sender.id === inbound.senderId)) {
+    chat.senders.push({ id: inbound.senderId, name: inbound.senderName ?? null });
+  }
+}
+
+/** The duplicates' chats with how many each, for UNCOUNT_DUPLICATES_SQL. */
+function countByChat(duplicates: AcceptResultRow[]): { id: string; n: number }[] {
+  const counts = new Map<string, number>();
+  for (const row of duplicates) counts.set(row.chat_id, (counts.get(row.chat_id) ?? 0) + 1);
+  return [...counts].map(([id, n]) => ({ id, n }));
 }
 
 /** The reply text of every notice `accept` may give, in the user's language. */

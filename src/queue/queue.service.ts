@@ -128,6 +128,24 @@ export class QueueService {
     return this.boss.send(name, data, defined);
   }
 
+  /**
+   * Enqueues several jobs of one queue in the caller's transaction, in one statement (pg-boss's multi-row
+   * insert). A job whose id exists already is skipped, as with send().
+   */
+  async sendMany<T extends object>(
+    name: string,
+    jobs: { id: string; data: T }[],
+    manager: EntityManager,
+  ): Promise<void> {
+    if (!this.created.has(name)) {
+      throw new Error(`queue "${name}" must be created (ensureQueue) before jobs are sent in a transaction`);
+    }
+    await this.boss.insert(
+      jobs.map((job) => ({ name, id: job.id, data: job.data })),
+      { db: transactionDb(manager) },
+    );
+  }
+
   /** Wakes this process's idle workers of a queue at once (call after the enqueueing transaction commits). */
   notify(name: string): void {
     for (const wake of this.sleepers.get(name) ?? []) wake();
