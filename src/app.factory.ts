@@ -8,6 +8,7 @@ import { AppConfig } from './config/app-config.js';
 import { ErrorFilter } from './common/http/error.filter.js';
 import { ErrorBodyDto } from './common/http/error-body.dto.js';
 import { httpLogging } from './common/http/http-logging.js';
+import { composeMiddleware } from './common/http/middleware.js';
 import { requestIdMiddleware } from './common/http/request-id.js';
 import { createLogger, PinoNestLogger } from './common/logger.js';
 import { createValidationPipe } from './common/validation.js';
@@ -31,19 +32,22 @@ export async function createApp(
     abortOnError: false,
   });
   configureApp(app, config, logger);
-  app.use(webhookMetricsMiddleware(app.get(Metrics)));
   return app;
 }
 
 function configureApp(app: NestExpressApplication, config: AppConfig, logger: Logger): void {
   app.disable('x-powered-by');
+  // Express hashes every response body for an ETag; webhook acknowledgements and admin JSON are never
+  // fetched conditionally, so that is CPU spent on every callback for nothing.
+  app.set('etag', false);
   // Node closes idle keep-alive connections after 5 s by default; a load balancer or a platform's client that
   // reuses one at that moment gets a reset. Idle connections must outlive the proxy's (often 60 s).
   const server = app.getHttpServer() as Server;
   server.keepAliveTimeout = config.HTTP_KEEP_ALIVE_SECONDS * 1000;
   server.headersTimeout = server.keepAliveTimeout + 1000;
-  app.use(requestIdMiddleware);
-  app.use(httpLogging(logger));
+  app.use(
+    composeMiddleware(requestIdMiddleware, httpLogging(logger), webhookMetricsMiddleware(app.get(Metrics))),
+  );
   app.useBodyParser('json', { limit: `${config.BODY_LIMIT_KB}kb` });
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new ErrorFilter(logger));

@@ -20,6 +20,11 @@ export class AppModule {
       module: AppModule,
       imports: [
         CoreModule.forRoot(config, logger),
+        // The channels first: Nest registers routes module by module and Express tries them in that order,
+        // so the platform callbacks (most of the traffic) are matched before the admin API's routes.
+        WeComBotModule,
+        TencentChatModule,
+        CometChatModule,
         AuthModule,
         HealthModule,
         MetricsModule,
@@ -27,9 +32,6 @@ export class AppModule {
         LlmModule,
         StoreModule,
         ConversationModule,
-        WeComBotModule,
-        TencentChatModule,
-        CometChatModule,
       ],
     };
   }

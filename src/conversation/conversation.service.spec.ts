@@ -95,3 +95,19 @@ describe('planBatch', () => {
     expect(plan.rows.map((row) => row.conversation_key)).toEqual(['g:ann', 'g:bob', 'g:ann', 'h']);
   });
 });
+
+describe('sanitizeInbound on clean input', () => {
+  it('keeps clean payloads as they are, and copies only what it cleans', () => {
+    const raw = { data: { text: 'fine', tags: ['a', 'b'], nested: [{ ok: true }] } };
+    expect(sanitizeInbound(message({ raw })).raw).toBe(raw);
+    const dirty = { keep: raw.data, fix: ['x', 'y\u0000'] };
+    const cleaned = sanitizeInbound(message({ raw: dirty })).raw as typeof dirty;
+    expect(cleaned).toEqual({ keep: raw.data, fix: ['x', 'y'] });
+    expect(cleaned.keep).toBe(raw.data);
+    expect(dirty.fix[1]).toBe('y\u0000');
+  });
+
+  it('leaves well-formed surrogate pairs (emoji) alone', () => {
+    expect(sanitizeInbound(message({ text: 'ok 👍' })).text).toBe('ok 👍');
+  });
+});

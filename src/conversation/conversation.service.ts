@@ -281,7 +281,6 @@ const MAX_ID_LENGTH = 200;
  * text, and ids longer than their columns. Text is cleaned; an oversized id is bad input (400).
  */
 export function sanitizeInbound(inbound: InboundMessage): InboundMessage {
-  const clean = (text: string) => text.replaceAll('\u0000', '').toWellFormed();
   for (const [field, value] of Object.entries({
     platformMessageId: inbound.platformMessageId,
     chatKey: inbound.chatKey,
@@ -302,18 +301,41 @@ export function sanitizeInbound(inbound: InboundMessage): InboundMessage {
       inbound.senderName === undefined ? undefined : clean(inbound.senderName).slice(0, MAX_ID_LENGTH),
     text: clean(inbound.text),
     quotedText: inbound.quotedText === undefined ? undefined : clean(inbound.quotedText),
-    replyTarget: cleanJson(inbound.replyTarget, clean) as Record<string, unknown>,
-    raw: cleanJson(inbound.raw, clean),
+    replyTarget: cleanJson(inbound.replyTarget) as Record<string, unknown>,
+    raw: cleanJson(inbound.raw),
   };
 }
 
-function cleanJson(value: unknown, clean: (text: string) => string, depth = 0): unknown {
+/** NUL, or half of a surrogate pair (most text has neither: it is returned as it is, unscanned twice). */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
+const SUSPECT = /[\u0000\ud800-\udfff]/;
+
+function clean(text: string): string {
+  return SUSPECT.test(text) ? text.replaceAll('\u0000', '').toWellFormed() : text;
+}
+
+/** `value` with every string cleaned; the same object when nothing needed cleaning (the usual case). */
+function cleanJson(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return clean(value);
   if (depth > 64 || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((item) => cleanJson(item, clean, depth + 1));
-  return Object.fromEntries(
-    Object.entries(value).map(([key, item]) => [clean(key), cleanJson(item, clean, depth + 1)]),
-  );
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let index = 0; index < value.length; index++) {
+      const cleaned = cleanJson(value[index], depth + 1);
+      if (cleaned !== value[index]) (copy ??= [...(value as unknown[])])[index] = cleaned;
+    }
+    return copy ?? value;
+  }
+  const record = value as Record<string, unknown>;
+  for (const key in record) {
+    if (!Object.hasOwn(record, key)) continue;
+    if (clean(key) !== key || cleanJson(record[key], depth + 1) !== record[key]) {
+      return Object.fromEntries(
+        Object.entries(record).map(([name, item]) => [clean(name), cleanJson(item, depth + 1)]),
+      );
+    }
+  }
+  return value;
 }
 
 interface SnapshotRow {

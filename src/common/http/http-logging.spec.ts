@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pinoHttp } from 'pino-http';
 import { createLogger } from '../logger.js';
-import { httpLogging, type Middleware } from './http-logging.js';
+import { httpLogging } from './http-logging.js';
+import type { Middleware } from './middleware.js';
 import { requestIdMiddleware, type RequestWithId } from './request-id.js';
 
 class Lines extends Writable {

@@ -1,9 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Level, Logger } from 'pino';
 import { pinoHttp, startTime, stdSerializers } from 'pino-http';
+import type { Middleware } from './middleware.js';
 import type { RequestWithId } from './request-id.js';
-
-export type Middleware = (request: IncomingMessage, response: ServerResponse, next: () => void) => void;
 
 const levelOf = (response: ServerResponse, error?: Error): Level =>
   error || response.statusCode >= 500 ? 'error' : response.statusCode >= 400 ? 'warn' : 'info';

@@ -14,11 +14,12 @@ export function requestIdOf(request: IncomingMessage): string {
 
 /** Express middleware: every request gets an id, every response carries it. */
 export function requestIdMiddleware(
-  request: RequestWithId,
+  request: IncomingMessage,
   response: ServerResponse,
   next: () => void,
 ): void {
-  request.id ??= requestIdOf(request);
-  response.setHeader(REQUEST_ID_HEADER, request.id);
+  const withId = request as RequestWithId;
+  withId.id ??= requestIdOf(request);
+  response.setHeader(REQUEST_ID_HEADER, withId.id);
   next();
 }
