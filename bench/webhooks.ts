@@ -790,6 +790,7 @@ async function main(): Promise<void> {
           parleySql: await measure(context, 'parley-sql', channel, 'closed', expected),
           parleySqlPrepared: await measure(context, 'parley-sql-prepared', channel, 'closed', expected),
           parleySqlBatched: await measure(context, 'parley-sql-batched', channel, 'closed', expected),
+          parleySqlBatchedOpen: await measure(context, 'parley-sql-batched', channel, 'open', options.rate),
         }
       : undefined;
     channels.push({

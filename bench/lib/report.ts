@@ -46,7 +46,12 @@ export interface ChannelResults {
   ceiling: { closed: Measured; open: Measured };
   parley: { closed: Measured; open: Measured };
   /** The bare server storing exactly as Parley does, closed loop (--decompose). */
-  decomposition?: { parleySql: Measured; parleySqlPrepared: Measured; parleySqlBatched: Measured };
+  decomposition?: {
+    parleySql: Measured;
+    parleySqlPrepared: Measured;
+    parleySqlBatched: Measured;
+    parleySqlBatchedOpen: Measured;
+  };
 }
 
 export interface RefreshResults {
@@ -217,6 +222,7 @@ export function renderSection(results: RunResults, previousRuns: string[], notes
         `| ${loadRow(`${channel.channel} · bare + Parley's SQL · closed ${options.connections}`, channel.decomposition.parleySql)} |`,
         `| ${loadRow(`${channel.channel} · bare + Parley's SQL, prepared · closed ${options.connections}`, channel.decomposition.parleySqlPrepared)} |`,
         `| ${loadRow(`${channel.channel} · bare + Parley's SQL, prepared, batched as Parley · closed ${options.connections}`, channel.decomposition.parleySqlBatched)} |`,
+        `| ${loadRow(`${channel.channel} · bare + Parley's SQL, prepared, batched as Parley · open ${options.rate}/s`, channel.decomposition.parleySqlBatchedOpen)} |`,
       );
     }
   }

@@ -1,14 +1,22 @@
-import { countTokens as countCl100k } from 'gpt-tokenizer/encoding/cl100k_base';
+import { createRequire } from 'node:module';
+import type * as Cl100k from 'gpt-tokenizer/encoding/cl100k_base';
 
 /**
  * cl100k_base: loads and counts faster than o200k and over-counts CJK a little, which keeps
  * context budgets safe for models with other tokenizers (Qwen, DeepSeek, Llama...).
+ * Loaded on first use: its tables take ~40 MB, and a webhook-only process (ROLE=api) never counts tokens.
  */
 const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
+let encoding: typeof Cl100k | undefined;
+
+function cl100k(): typeof Cl100k {
+  encoding ??= createRequire(import.meta.url)('gpt-tokenizer/cjs/encoding/cl100k_base') as typeof Cl100k;
+  return encoding;
+}
 
 /** Tokens in `text`; special-token strings such as "<|endoftext|>" in user content count as plain text. */
 export function countTokens(text: string): number {
-  return text.length === 0 ? 0 : countCl100k(text, PLAIN_TEXT);
+  return text.length === 0 ? 0 : cl100k().countTokens(text, PLAIN_TEXT);
 }
 
 /** Chat framing overhead per message and per reply, as OpenAI documents for its chat models. */

@@ -66,16 +66,21 @@ export function getQueryParamCaseInsensitive(
   query: QueryLike | undefined | null,
   name: string,
 ): string | undefined {
-  if (!query) return undefined;
-  const wanted = name.toLowerCase();
+  return byLowercaseName(query).get(name.toLowerCase());
+}
+
+/** Each parameter's first string value by its lowercased name (the first spelling seen wins). */
+function byLowercaseName(query: QueryLike | undefined | null): Map<string, string> {
+  const values = new Map<string, string>();
+  if (!query) return values;
   const entries: Iterable<[string, unknown]> =
     query instanceof URLSearchParams ? query.entries() : Object.entries(query);
   for (const [key, value] of entries) {
-    if (key.toLowerCase() !== wanted) continue;
     const first = Array.isArray(value) ? (value as unknown[])[0] : value;
-    if (typeof first === 'string') return first;
+    const lower = key.toLowerCase();
+    if (typeof first === 'string' && !values.has(lower)) values.set(lower, first);
   }
-  return undefined;
+  return values;
 }
 
 /** The parameters of a Tencent webhook URL, read case-insensitively. */
@@ -87,13 +92,14 @@ export interface TencentCallbackQuery extends TencentCallbackAuthParams {
 }
 
 export function readTencentCallbackQuery(query: QueryLike | undefined | null): TencentCallbackQuery {
+  const values = byLowercaseName(query);
   return {
-    sdkAppId: getQueryParamCaseInsensitive(query, 'SdkAppid'),
-    callbackCommand: getQueryParamCaseInsensitive(query, 'CallbackCommand'),
-    sign: getQueryParamCaseInsensitive(query, 'Sign'),
-    requestTime: getQueryParamCaseInsensitive(query, 'RequestTime'),
-    contentType: getQueryParamCaseInsensitive(query, 'contenttype'),
-    clientIp: getQueryParamCaseInsensitive(query, 'ClientIP'),
-    optPlatform: getQueryParamCaseInsensitive(query, 'OptPlatform'),
+    sdkAppId: values.get('sdkappid'),
+    callbackCommand: values.get('callbackcommand'),
+    sign: values.get('sign'),
+    requestTime: values.get('requesttime'),
+    contentType: values.get('contenttype'),
+    clientIp: values.get('clientip'),
+    optPlatform: values.get('optplatform'),
   };
 }
