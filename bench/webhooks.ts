@@ -415,7 +415,8 @@ interface AckContext {
   warnings: string[];
   profiled: string[];
   profileDir: string;
-  rss: { parley: number; ceiling: number };
+  /** Highest RSS (MB): Parley over every ack phase, Parley over its open-loop phases, the ceiling. */
+  rss: { parley: number; parleyOpen: number; ceiling: number };
 }
 
 let batchCounter = 0;
@@ -491,6 +492,9 @@ async function measure(
   const resources = sampler.stop();
   if (profiling) await collectProfile(context, `parley-${profileLabel}`);
   context.rss.parley = Math.max(context.rss.parley, resources.maxRssMb.parley ?? 0);
+  if (target === 'parley' && mode === 'open') {
+    context.rss.parleyOpen = Math.max(context.rss.parleyOpen, resources.maxRssMb.parley ?? 0);
+  }
   context.rss.ceiling = Math.max(context.rss.ceiling, resources.maxRssMb.ceiling ?? 0);
   const storedRows = (await countRows(context.db, target, channel)) - before;
   checkResult(context, `${channel} ${target} ${mode}`, result, storedRows);
@@ -769,7 +773,7 @@ async function main(): Promise<void> {
     warnings,
     profiled,
     profileDir,
-    rss: { parley: 0, ceiling: 0 },
+    rss: { parley: 0, parleyOpen: 0, ceiling: 0 },
   };
   const ackStartedAt = new Date();
   const channels: ChannelResults[] = [];
@@ -839,6 +843,7 @@ async function main(): Promise<void> {
     e2e,
     rss: {
       ackInstance: context.rss.parley,
+      ackInstanceOpenLoop: context.rss.parleyOpen,
       e2eInstance: e2eResources.maxRssMb.parley ?? Number.NaN,
       ceiling: context.rss.ceiling,
     },

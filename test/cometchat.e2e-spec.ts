@@ -381,7 +381,19 @@ describe('CometChat bot callback', () => {
         expect(response.status).toBeLessThan(500);
         if (response.body?.status === 'accepted') accepted += 1;
       }),
-      { numRuns: 200 },
+      {
+        numRuns: 200,
+        // A well-formed hostile message first, so the accept path is exercised in every run (a random
+        // draw reaches it only ~1 in 72 times).
+        examples: [
+          [
+            afterMessage(`<@uid:${BOT_UID}> nul\u0000 and a lone surrogate \ud800`, { sender: 'x\u0000y' }),
+            basic(),
+            botId,
+            true,
+          ],
+        ],
+      },
     );
     expect(accepted).toBeGreaterThan(0);
     await roundTrip();

@@ -81,7 +81,8 @@ export interface RunResults {
   refresh?: RefreshResults;
   e2e: E2EResult[];
   /** Highest RSS of each Parley instance (MB). */
-  rss: { ackInstance: number; e2eInstance: number; ceiling: number };
+  /** ackInstanceOpenLoop: the ack instance during its open-loop phases only (500/s, after the closed loops). */
+  rss: { ackInstance: number; ackInstanceOpenLoop: number; e2eInstance: number; ceiling: number };
   /** Profiled phases (their numbers are slowed down by the profiler). */
   profiled: string[];
   warnings: string[];
@@ -136,6 +137,15 @@ export function goalsOf(results: RunResults): Goal[] {
     target: '< 300 MB',
     measured: `${int(rss)} MB`,
     met: rss < 300,
+  });
+  // The issue's wording is "RSS < 300 MB under that load" (the offered 500/s); the heap the closed loops
+  // grew is still held then, so this is an upper bound for that load alone.
+  const openRss = Math.max(results.rss.ackInstanceOpenLoop, results.rss.e2eInstance);
+  goals.push({
+    name: 'Parley RSS under the 500/s open load and end to end (max)',
+    target: '< 300 MB',
+    measured: `${int(openRss)} MB`,
+    met: openRss < 300,
   });
   return goals;
 }
@@ -297,7 +307,8 @@ export function renderSection(results: RunResults, previousRuns: string[], notes
   }
 
   lines.push(
-    `**Memory**: Parley max RSS ${int(results.rss.ackInstance)} MB during the ack phases, ` +
+    `**Memory**: Parley max RSS ${int(results.rss.ackInstance)} MB during the ack phases ` +
+      `(${int(results.rss.ackInstanceOpenLoop)} MB during its open-loop phases), ` +
       `${int(results.rss.e2eInstance)} MB during end to end (\`ROLE=all\`); the ceiling ${int(results.rss.ceiling)} MB.`,
     '',
   );

@@ -4,7 +4,8 @@
  * - per message, the notice, if any: the gate's, else the per-user rate limit (per minute, counted from
  *   the messages already stored plus the sender's earlier messages in this batch), else the bot's daily
  *   token budget — each checked only when needed;
- * - per chat, one upsert: created, or its counters and participants updated;
+ * - per chat, one upsert: created, or its counters and participants updated — in (bot, chat key) order, so
+ *   that concurrent batches lock shared chats in the same order and cannot deadlock on them;
  * - per message, the user's message, unless this platform message id is already stored for the bot
  *   (a duplicate: no answer row comes back for it, and the caller takes its chat count back);
  * - per new message, the answer placeholder: queued, or done at once with the notice text.
@@ -51,6 +52,7 @@ export const ACCEPT_SQL = `
       c.message_count, now()
     FROM jsonb_to_recordset($2::jsonb) AS c (
       bot_provider_id uuid, platform text, chat_key text, is_group boolean, senders jsonb, message_count int)
+    ORDER BY c.bot_provider_id, c.chat_key
     ON CONFLICT (bot_provider_id, chat_key) DO UPDATE SET
       message_count = chats.message_count + excluded.message_count,
       last_message_at = now(),
