@@ -54,6 +54,8 @@ const pool = new pg.Pool({
   connectionString: requireEnv('DATABASE_URL'),
   max: Number(process.env.BENCH_CEILING_POOL ?? 10),
   application_name: 'parley-bench-ceiling',
+  // As Parley's own pool (src/database/database.ts): its batched SQL must not pay for JIT compilation.
+  options: '-c jit=off',
 });
 const wecom = new WeComCrypto(credentials.wecom.token, credentials.wecom.encodingAesKey);
 const wecomPath = `/api/wecom-bot/callback/${encodeURIComponent(credentials.wecom.botId)}`;
