@@ -391,6 +391,48 @@ describe('Conversation engine across restarts and instances', () => {
     }
   });
 
+  it('the sweeper re-sends the job of a queued answer whose worker took its job and vanished', async () => {
+    const llm = await startFakeOpenAiServer();
+    const t = await startTestApp({ ROLE: 'api', ANSWER_STALE_SECONDS: '1' });
+    try {
+      const { botId } = await setUpBot(t, llm);
+      const engine = t.app.get(ConversationService);
+      const db = t.app.get(DataSource);
+      const { answerId } = await engine.accept(inbound(botId, { chatKey: 'cut', senderId: 'cut' }));
+      const jobStates = async () =>
+        (
+          await db.query(
+            `SELECT state::text FROM pgboss.job WHERE name = 'answer' AND data ->> 'answerId' = $1 ORDER BY state`,
+            [answerId],
+          )
+        ).map((row: { state: string }) => row.state);
+      // A worker fetched the job (active) but its connection was cut before it claimed the answer or
+      // recorded the job's end: pg-boss would only notice at the job's expiry (15 minutes).
+      await db.query(
+        `UPDATE pgboss.job SET state = 'active', started_on = now() - interval '10 seconds' WHERE data ->> 'answerId' = $1`,
+        [answerId],
+      );
+      await db.query(`UPDATE messages SET updated_at = now() - interval '1 hour' WHERE id = $1`, [answerId]);
+      await t.app.get(AnswerWorker).sweep();
+      expect((await jobStates()).sort()).toEqual(['active', 'created']);
+
+      // A job taken just now is its worker's to finish: nothing is re-sent for it.
+      const other = await engine.accept(inbound(botId, { chatKey: 'busy', senderId: 'busy' }));
+      await db.query(
+        `UPDATE pgboss.job SET state = 'active', started_on = now() WHERE data ->> 'answerId' = $1`,
+        [other.answerId],
+      );
+      await db.query(`UPDATE messages SET updated_at = now() - interval '1 hour' WHERE id = $1`, [
+        other.answerId,
+      ]);
+      await t.app.get(AnswerWorker).sweep();
+      expect(await pendingAnswerJobs(t, other.answerId)).toBe(1);
+    } finally {
+      await t.close();
+      await llm.close();
+    }
+  });
+
   it('stores one answer job for a message delivered twice, and counts the message once', async () => {
     const llm = await startFakeOpenAiServer();
     const t = await startTestApp({ ROLE: 'api' });

@@ -341,13 +341,16 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
     }
     // Queued answers nobody will start: first of their conversation (later ones are started by startNext)
     // and without a job waiting in the queue (a lost job, or a conversation whose previous worker died).
-    // Re-sending only those keeps a backlog after a burst from being doubled every sweep.
+    // Re-sending only those keeps a backlog after a burst from being doubled every sweep. A worker claims a
+    // queued answer within milliseconds of taking its job, so a job active for longer than `stale` while
+    // its answer is still queued has lost its worker.
     const noJob = `NOT ${QueueService.pendingJobExists('$2', 'answerId', 'm.id')}`;
+    const noLiveJob = `NOT ${QueueService.pendingJobExists('$2', 'answerId', 'm.id', '$1::interval')}`;
     const waiting = (await this.dataSource.query(
       `UPDATE messages m SET updated_at = now()
        WHERE m.role = 'assistant' AND m.status = 'queued' AND m.updated_at < now() - $1::interval
          AND NOT ${EARLIER_ANSWER_UNFINISHED}
-         AND ${noJob}
+         AND ${noLiveJob}
        RETURNING m.id`,
       [stale, ANSWER_QUEUE],
     )) as [{ id: string }[], number];

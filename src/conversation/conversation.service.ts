@@ -155,6 +155,11 @@ export class ConversationService implements OnModuleInit {
         JSON.stringify(plan.chats),
         new Date(),
       ]);
+      if (accepted.length !== plan.rows.length || accepted.some((row, index) => row.ord !== index)) {
+        throw new Error(
+          `the accept statement returned ${accepted.length} rows for ${plan.rows.length} messages`,
+        );
+      }
       const duplicates = countByChat(accepted.filter((row) => !row.answer_id));
       if (duplicates.length > 0) {
         await preparedQuery(runner, UNCOUNT_DUPLICATES_SQL, [JSON.stringify(duplicates)]);

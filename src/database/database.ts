@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { createPgConfig } from '@electric-sql/pglite/node-postgres';
 import { vector } from '@electric-sql/pglite-pgvector';
+import pg from 'pg';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../migrations/index.js';
 import { ENTITIES } from './entities.js';
@@ -29,6 +30,21 @@ const MIGRATION_LOCK_ID = 72_657_221;
  * The database Parley runs on: the Postgres at DATABASE_URL, or embedded Postgres (PGlite + pgvector)
  * persisted in DATA_DIR so that a new user needs nothing installed.
  */
+/**
+ * A pg client that always has an 'error' listener. When Postgres terminates a backend (a restart, an
+ * administrator, a failover) the client emits 'error'; pg-pool listens while the client is idle and
+ * TypeORM while a query runner holds it, but a client between the two — e.g. one a failed transaction's
+ * rollback is still settling on — has no listener, and Node turns the event into an uncaught exception
+ * that ends the process (seen in test/faults.e2e-spec.ts). The error still fails every query on that
+ * client and the pool discards it; this listener only keeps the process alive.
+ */
+class ListenedClient extends pg.Client {
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    this.on('error', () => undefined);
+  }
+}
+
 export class Database {
   private constructor(
     readonly dataSource: DataSource,
@@ -53,7 +69,12 @@ export class Database {
       // JIT compilation costs tens of milliseconds per statement whose estimate passes jit_above_cost — e.g.
       // the accept statement once a bot has many messages today — and never pays off for Parley's short
       // statements (measured: 42 ms of JIT for a 20 ms batch accept).
-      extra: { connectionTimeoutMillis: 10_000, application_name: 'parley', options: '-c jit=off' },
+      extra: {
+        connectionTimeoutMillis: 10_000,
+        application_name: 'parley',
+        options: '-c jit=off',
+        Client: ListenedClient,
+      },
     });
     try {
       await dataSource.initialize();

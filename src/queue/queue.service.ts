@@ -215,12 +215,23 @@ export class QueueService {
 
   /**
    * A SQL condition, true when the queue `$queueParam` holds a job not yet finished (created, retry or
-   * active) whose data field `field` equals the SQL expression `idExpression`. For sweepers, so they re-send
+   * active) whose data field `field` equals the SQL expression `idExpression`. With `activeWithin` (an SQL
+   * interval expression), an active job counts only if it started within that interval: an older one is a
+   * job whose worker is gone without recording it (e.g. its connection to Postgres was cut between the
+   * fetch and the completion, so pg-boss would only notice at its expiry). For sweepers, so they re-send
    * only what was really lost. pg-boss's table and state enum (ordered created < retry < active <
    * completed…) are its own; this is the one place outside pg-boss that knows them.
    */
-  static pendingJobExists(queueParam: string, field: string, idExpression: string): string {
-    return `EXISTS (SELECT 1 FROM pgboss.job j WHERE j.name = ${queueParam} AND j.state < 'completed'
+  static pendingJobExists(
+    queueParam: string,
+    field: string,
+    idExpression: string,
+    activeWithin?: string,
+  ): string {
+    const unfinished = activeWithin
+      ? `(j.state < 'active' OR (j.state = 'active' AND j.started_on > now() - ${activeWithin}))`
+      : `j.state < 'completed'`;
+    return `EXISTS (SELECT 1 FROM pgboss.job j WHERE j.name = ${queueParam} AND ${unfinished}
       AND j.data ->> '${field}' = (${idExpression})::text)`;
   }
 
