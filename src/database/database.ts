@@ -33,10 +33,10 @@ const MIGRATION_LOCK_ID = 72_657_221;
 /**
  * A pg client that always has an 'error' listener. When Postgres terminates a backend (a restart, an
  * administrator, a failover) the client emits 'error'; pg-pool listens while the client is idle and
- * TypeORM while a query runner holds it, but a client between the two — e.g. one a failed transaction's
- * rollback is still settling on — has no listener, and Node turns the event into an uncaught exception
- * that ends the process (seen in test/faults.e2e-spec.ts). The error still fails every query on that
- * client and the pool discards it; this listener only keeps the process alive.
+ * TypeORM while a query runner holds it, yet under load test/faults.e2e-spec.ts saw the event on a client
+ * with no listener at all (the exact window between the two was not pinned down), and Node turns that into
+ * an uncaught exception that ends the process. The error still fails every query on that client and the
+ * pool discards it; this listener only keeps the process alive.
  */
 class ListenedClient extends pg.Client {
   constructor(config?: string | pg.ClientConfig) {
