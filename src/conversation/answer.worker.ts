@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
+import { isDatabaseUnavailable } from '../common/errors.js';
 import { settlesWithin } from '../common/retry.js';
 import { InjectLogger } from '../core/core.module.js';
 import { LlmError } from '../llm/llm-error.js';
@@ -126,7 +127,7 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
     return { kind: 'nothing' };
   }
 
-  /** Streams the answer into its row. Returns false when the answer was handed back (shutdown). */
+  /** Streams the answer into its row. Returns false when the answer went back to the queue (shutdown, or the database dropped it). */
   private async generate(answer: Message): Promise<boolean> {
     const controller = new AbortController();
     const timeout = setTimeout(
@@ -189,6 +190,16 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
         return false;
       }
       const reason = describeFailure(error, controller.signal.reason);
+      if (isDatabaseUnavailable(error) && answer.attempts < MAX_ATTEMPTS) {
+        // A restart or failover, not a bad answer: start again (this attempt counts). Should the database still
+        // be away, the row stays 'generating' and the sweeper takes it over once it is stale.
+        this.logger.warn(
+          { answerId: answer.id, reason },
+          'the database dropped the answer; starting it again',
+        );
+        await this.startAgain(answer.id);
+        return false;
+      }
       this.metrics.answers.inc({ outcome: 'failed' });
       this.metrics.modelErrors.inc({ kind: error instanceof LlmError ? error.kind : 'other' });
       this.logger.warn({ answerId: answer.id, reason }, 'answer failed; sending the fallback message');
@@ -262,6 +273,16 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
         result.firstTokenMs ?? null,
       ],
     );
+  }
+
+  private async startAgain(answerId: string): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE messages SET status = 'queued', updated_at = now() WHERE id = $1 AND status = 'generating'`,
+      [answerId],
+    );
+    this.metrics.answerRetries.inc();
+    await this.queue.send<AnswerJob>(ANSWER_QUEUE, { answerId }, { id: randomUUID() });
+    this.queue.notify(ANSWER_QUEUE);
   }
 
   private async handBack(answerId: string): Promise<void> {

@@ -27,24 +27,35 @@ export class DatabaseError extends Error {
 const MIGRATION_LOCK_ID = 72_657_221;
 
 /**
- * The database Parley runs on: the Postgres at DATABASE_URL, or embedded Postgres (PGlite + pgvector)
- * persisted in DATA_DIR so that a new user needs nothing installed.
- */
-/**
- * A pg client that always has an 'error' listener. When Postgres terminates a backend (a restart, an
- * administrator, a failover) the client emits 'error'; pg-pool listens while the client is idle and
- * TypeORM while a query runner holds it, yet under load test/faults.e2e-spec.ts saw the event on a client
- * with no listener at all (the exact window between the two was not pinned down), and Node turns that into
- * an uncaught exception that ends the process. The error still fails every query on that client and the
- * pool discards it; this listener only keeps the process alive.
+ * The pg client of Parley's pool, mended for backends that Postgres terminates (a restart, an administrator,
+ * a failover):
+ * - It always has an 'error' listener. pg-pool listens while the client is idle and TypeORM while a query
+ *   runner holds it, yet under load test/faults.e2e-spec.ts saw the event on a client with no listener at all
+ *   (the exact window between the two was not pinned down), and Node turns that into an uncaught exception
+ *   that ends the process. The error still fails every query on that client; this listener only keeps the
+ *   process alive.
+ * - A FATAL message (e.g. 57P01 "terminating connection due to administrator command") ends the client at
+ *   once. Otherwise the query it fails is released by TypeORM without an error before the socket closes, and
+ *   pg-pool hands the dead client to the next caller, whose query then fails with "Connection terminated
+ *   unexpectedly" (seen in the same test). pg-pool drops a client that is ending.
  */
 class ListenedClient extends pg.Client {
   constructor(config?: string | pg.ClientConfig) {
     super(config);
     this.on('error', () => undefined);
+    // Registered before the client's own handlers (attached on connect), so the client is ending before the
+    // failed query's caller can release it.
+    this.connection.on('errorMessage', (message: { severity?: string }) => {
+      if (message.severity === 'FATAL' || message.severity === 'PANIC')
+        void this.end().catch(() => undefined);
+    });
   }
 }
 
+/**
+ * The database Parley runs on: the Postgres at DATABASE_URL, or embedded Postgres (PGlite + pgvector)
+ * persisted in DATA_DIR so that a new user needs nothing installed.
+ */
 export class Database {
   private constructor(
     readonly dataSource: DataSource,

@@ -37,6 +37,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly answerRetries = new Counter({
+    name: 'parley_answer_retries_total',
+    help: 'Answers started again after the database dropped their connection mid-answer',
+    registers: [this.registry],
+  });
+
   readonly firstTokenSeconds = new Histogram({
     name: 'parley_answer_first_token_seconds',
     help: 'Time from the start of generation to the first token',

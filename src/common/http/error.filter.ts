@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
-import { AppError } from '../errors.js';
+import { AppError, isDatabaseUnavailable } from '../errors.js';
 import { RequestWithId } from './request-id.js';
 
 /** The one JSON error shape of every non-2xx response. */
@@ -65,6 +65,13 @@ export function toErrorBody(exception: unknown): ErrorBody {
       message,
     };
   }
+  if (isDatabaseUnavailable(exception)) {
+    return {
+      statusCode: 503,
+      code: 'unavailable',
+      message: 'The database is unavailable (restarting?); try again in a moment',
+    };
+  }
   return (
     lowLevelBody(exception) ?? {
       statusCode: 500,
@@ -116,6 +123,7 @@ export class ErrorFilter implements ExceptionFilter {
       response.end();
       return;
     }
+    if (body.statusCode === 503 && !response.getHeader('Retry-After')) response.setHeader('Retry-After', '1');
     response.status(body.statusCode).json(body);
   }
 }
