@@ -199,7 +199,9 @@ describe('Fault tolerance', () => {
         // Answers cut off by the dropped connections start again: the model was fine, so every one is done.
         const notDone = await t.app
           .get(DataSource)
-          .query(`SELECT status, error FROM messages WHERE role = 'assistant' AND status <> 'done'`);
+          .query(`SELECT status, error FROM messages WHERE id = ANY($1) AND status <> 'done'`, [
+            accepted.map((result) => result.answerId),
+          ]);
         expect(notDone).toEqual([]);
       } finally {
         await t.close();
