@@ -1,6 +1,12 @@
 import { Foundation1763780000000 } from './1763780000000-foundation.js';
 import { Stores1763780000100 } from './1763780000100-stores.js';
 import { Conversations1763780000200 } from './1763780000200-conversations.js';
+import { BotDailyTokens1763780000300 } from './1763780000300-bot-daily-tokens.js';
 
 /** Every migration, in order. Listed explicitly so they load the same way in Node, Jest and bundles. */
-export const MIGRATIONS = [Foundation1763780000000, Stores1763780000100, Conversations1763780000200];
+export const MIGRATIONS = [
+  Foundation1763780000000,
+  Stores1763780000100,
+  Conversations1763780000200,
+  BotDailyTokens1763780000300,
+];

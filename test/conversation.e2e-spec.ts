@@ -279,6 +279,73 @@ describe('Conversation engine', () => {
     });
   });
 
+  describe('daily token budget', () => {
+    const tokensToday = async (botProviderId: string): Promise<number> => {
+      const [row] = await t.app
+        .get(DataSource)
+        .query(
+          `SELECT coalesce(sum(tokens), 0)::int AS tokens FROM bot_daily_tokens WHERE bot_provider_id = $1 AND day = current_date`,
+          [botProviderId],
+        );
+      return row.tokens as number;
+    };
+
+    it('counts the tokens of finished answers and answers politely, without the model, once they reach it', async () => {
+      const bot = await t
+        .admin()
+        .post('/api/v1/providers')
+        .send({
+          name: 'thrifty-bot',
+          category: 'bot',
+          type: 'cometchat',
+          config: {
+            appId: 'app2',
+            region: 'eu',
+            apiKey: 'comet-key',
+            botUid: 'thrifty_bot',
+            basicAuthUsername: 'u',
+            basicAuthPassword: 'p',
+            rateLimitPerMinute: 0,
+            dailyTokenBudget: 1_000_000,
+          },
+        })
+        .expect(201);
+      const thriftyId = bot.body.id as string;
+      const ask = (text: string) =>
+        engine.accept(inbound(thriftyId, { chatKey: 'thrift', senderId: 'thrift', text }));
+
+      const first = await ask('What is the refund policy?');
+      expect(first.immediateReply).toBeUndefined();
+      await answerOf(t, first.answerId);
+      const [used] = await t.app
+        .get(DataSource)
+        .query(`SELECT prompt_tokens + completion_tokens AS tokens FROM messages WHERE id = $1`, [
+          first.answerId,
+        ]);
+      expect(used.tokens).toBeGreaterThan(0);
+      // Exactly this bot's answer, though the other bot's answers of earlier tests may still be finishing.
+      expect(await tokensToday(thriftyId)).toBe(used.tokens);
+
+      // A budget one token above what the first answer used: the second question still goes to the model...
+      await t
+        .admin()
+        .patch(`/api/v1/providers/${thriftyId}`)
+        .send({ config: { dailyTokenBudget: used.tokens + 1 } })
+        .expect(200);
+      const second = await ask('And how long does a refund take?');
+      expect(second.immediateReply).toBeUndefined();
+      expect((await answerOf(t, second.answerId)).status).toBe('done');
+      expect(await tokensToday(thriftyId)).toBeGreaterThan(used.tokens + 1);
+
+      // ...the third finds the day's budget spent and gets the notice, without a model call.
+      const before = chatRequests(llm).length;
+      const third = await ask('One more?');
+      expect(third.immediateReply).toMatch(/usage limit/);
+      expect((await answerOf(t, third.answerId)).content).toBe(third.immediateReply);
+      expect(chatRequests(llm)).toHaveLength(before);
+    });
+  });
+
   describe('admin API', () => {
     it('lists conversations with filters and shows their messages', async () => {
       const all = await t.admin().get(`/api/v1/conversations?botId=${botId}`).expect(200);

@@ -3,7 +3,7 @@
  * for one message or fifty, so concurrent webhooks share a transaction, a round trip and a commit:
  * - per message, the notice, if any: the gate's, else the per-user rate limit (per minute, counted from
  *   the messages already stored plus the sender's earlier messages in this batch), else the bot's daily
- *   token budget — each checked only when needed;
+ *   token budget (bot_daily_tokens: the tokens of the answers finished today) — each checked only when needed;
  * - per chat, one upsert: created, or its counters and participants updated — in (bot, chat key) order, so
  *   that concurrent batches lock shared chats in the same order and cannot deadlock on them;
  * - per message, the user's message, unless this platform message id is already stored for the bot
@@ -29,9 +29,9 @@ export const ACCEPT_SQL = `
       notice_texts jsonb)
   ),
   spent_today AS (
-    SELECT b.bot_provider_id, coalesce(sum(s.prompt_tokens + s.completion_tokens), 0)::bigint AS tokens
+    SELECT b.bot_provider_id, coalesce(sum(s.tokens), 0)::bigint AS tokens
     FROM (SELECT DISTINCT bot_provider_id FROM input WHERE token_budget > 0) b
-    LEFT JOIN messages s ON s.bot_provider_id = b.bot_provider_id AND s.created_at >= date_trunc('day', now())
+    LEFT JOIN bot_daily_tokens s ON s.bot_provider_id = b.bot_provider_id AND s.day = current_date
     GROUP BY b.bot_provider_id
   ),
   quota AS (

@@ -22,6 +22,11 @@ import { Message, MessageSource } from './message.entity.js';
 
 /** Partial answers reach the database at most this often (WeCom refreshes read them from there). */
 const FLUSH_INTERVAL_MS = 300;
+/**
+ * Rows per bot and day in bot_daily_tokens: each finished answer adds to a random one, so that the answers
+ * of a busy bot rarely wait on each other's row lock; the budget check sums them.
+ */
+const BOT_DAILY_TOKEN_SLOTS = 8;
 /** Attempts to generate one answer (a crashed worker counts as one) before it ends with the fallback. */
 const MAX_ATTEMPTS = 2;
 /**
@@ -257,11 +262,19 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
       firstTokenMs?: number | null;
     },
   ): Promise<void> {
+    // One statement: the answer's tokens count towards its bot's day only if this call finished it.
     await this.dataSource.query(
-      `UPDATE messages SET status = $2, content = $3, error = $4, sources = $5, prompt_tokens = $6,
-         completion_tokens = $7, first_token_ms = $8, finished_at = now(), updated_at = now(),
-         latency_ms = (extract(epoch FROM now() - coalesce(started_at, now())) * 1000)::int
-       WHERE id = $1 AND status IN ('generating', 'queued')`,
+      `WITH finished AS (
+         UPDATE messages SET status = $2, content = $3, error = $4, sources = $5, prompt_tokens = $6,
+           completion_tokens = $7, first_token_ms = $8, finished_at = now(), updated_at = now(),
+           latency_ms = (extract(epoch FROM now() - coalesce(started_at, now())) * 1000)::int
+         WHERE id = $1 AND status IN ('generating', 'queued')
+         RETURNING bot_provider_id, prompt_tokens + completion_tokens AS tokens
+       )
+       INSERT INTO bot_daily_tokens (bot_provider_id, day, slot, tokens)
+       SELECT bot_provider_id, current_date, floor(random() * ${BOT_DAILY_TOKEN_SLOTS})::int, tokens
+       FROM finished WHERE tokens > 0
+       ON CONFLICT (bot_provider_id, day, slot) DO UPDATE SET tokens = bot_daily_tokens.tokens + excluded.tokens`,
       [
         answerId,
         result.status,
