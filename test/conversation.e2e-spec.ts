@@ -338,11 +338,11 @@ describe('Conversation engine', () => {
       expect(await tokensToday(thriftyId)).toBeGreaterThan(used.tokens + 1);
 
       // ...the third finds the day's budget spent and gets the notice, without a model call.
-      const before = chatRequests(llm).length;
       const third = await ask('One more?');
       expect(third.immediateReply).toMatch(/usage limit/);
       expect((await answerOf(t, third.answerId)).content).toBe(third.immediateReply);
-      expect(chatRequests(llm)).toHaveLength(before);
+      // Asked by question text: earlier tests' answers of the other bot may still be calling the model.
+      expect(chatRequests(llm).filter((body) => promptText(body).includes('One more?'))).toEqual([]);
     });
   });
 
