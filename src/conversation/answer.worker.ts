@@ -132,7 +132,10 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
     return { kind: 'nothing' };
   }
 
-  /** Streams the answer into its row. Returns false when the answer went back to the queue (shutdown, or the database dropped it). */
+  /**
+   * Streams the answer into its row. Returns false when the answer went back to the queue (shutdown, or the
+   * database dropped it mid-answer).
+   */
   private async generate(answer: Message): Promise<boolean> {
     const controller = new AbortController();
     const timeout = setTimeout(
