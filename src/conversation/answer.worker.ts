@@ -194,7 +194,8 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
     } catch (error) {
       await writer.settle();
       if (controller.signal.reason instanceof ShutdownSignal) {
-        await this.handBack(answer.id);
+        await this.requeue(answer.id, false);
+        this.logger.info({ answerId: answer.id }, 'answer handed back to the queue at shutdown');
         return false;
       }
       const reason = describeFailure(error, controller.signal.reason);
@@ -205,7 +206,8 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
           { answerId: answer.id, reason },
           'the database dropped the answer; starting it again',
         );
-        await this.startAgain(answer.id);
+        await this.requeue(answer.id, true);
+        this.metrics.answerRetries.inc();
         return false;
       }
       this.metrics.answers.inc({ outcome: 'failed' });
@@ -291,24 +293,20 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
     );
   }
 
-  private async startAgain(answerId: string): Promise<void> {
+  /**
+   * Puts a generating answer back in the queue. At shutdown the attempt does not count (the answer did nothing
+   * wrong); after a dropped database connection it does, so MAX_ATTEMPTS still bounds an answer that keeps
+   * meeting one.
+   */
+  private async requeue(answerId: string, attemptCounts: boolean): Promise<void> {
     await this.dataSource.query(
-      `UPDATE messages SET status = 'queued', updated_at = now() WHERE id = $1 AND status = 'generating'`,
-      [answerId],
+      `UPDATE messages SET status = 'queued', updated_at = now(),
+         attempts = CASE WHEN $2 THEN attempts ELSE greatest(attempts - 1, 0) END
+       WHERE id = $1 AND status = 'generating'`,
+      [answerId, attemptCounts],
     );
-    this.metrics.answerRetries.inc();
     await this.queue.send<AnswerJob>(ANSWER_QUEUE, { answerId }, { id: randomUUID() });
     this.queue.notify(ANSWER_QUEUE);
-  }
-
-  private async handBack(answerId: string): Promise<void> {
-    await this.dataSource.query(
-      `UPDATE messages SET status = 'queued', attempts = greatest(attempts - 1, 0), updated_at = now()
-       WHERE id = $1 AND status = 'generating'`,
-      [answerId],
-    );
-    await this.queue.send<AnswerJob>(ANSWER_QUEUE, { answerId }, { id: randomUUID() });
-    this.logger.info({ answerId }, 'answer handed back to the queue at shutdown');
   }
 
   /** Hands the final answer to its channel and records the outcome. */
