@@ -1,6 +1,6 @@
 /**
- * Writes a pgbench script that runs Parley's accept transaction exactly as ConversationService.accept does
- * (ACCEPT_SQL, then pg-boss's job insert, one transaction) for a batch of one, with literal parameters: a
+ * Writes a pgbench script that runs Parley's accept statement exactly as ConversationService.accept does
+ * (acceptStatement: messages, answer and pg-boss's job in one statement) for a batch of one, with literal parameters: a
  * one-to-one message under the default policy, from one of 100,000 senders. For measuring the SQL alone, straight against
  * Postgres, e.g. to compare schema variants (docs/benchmarks.md, "Fewer indexes do not help"):
  *
@@ -12,7 +12,7 @@
  * and create a bot through the admin API).
  */
 import plans from 'pg-boss/src/plans.js';
-import { ACCEPT_SQL } from '../src/conversation/accept.sql.js';
+import { acceptStatement } from '../src/conversation/accept.sql.js';
 
 const literal = (value: string) => `'${value.replaceAll("'", "''")}'`;
 
@@ -35,23 +35,13 @@ function script(botProviderId: string): string {
   const chat = `jsonb_build_array(jsonb_build_object('bot_provider_id', ${literal(botProviderId)},
     'platform', 'cometchat', 'chat_key', ${sender}, 'is_group', false, 'message_count', 1,
     'senders', jsonb_build_array(jsonb_build_object('id', ${sender}, 'name', NULL))))`;
-  const accept = substitute(ACCEPT_SQL, { 1: row, 2: chat, 3: 'now()' });
-  // pg-boss's createJob parameters: id, name, data, then options Parley leaves unset (8 = singleton offset).
-  const job = substitute(plans.insertJob('pgboss'), {
-    1: ':answer_id',
-    2: literal('answer'),
-    3: `jsonb_build_object('answerId', :answer_id::text)::text`,
-    8: '0',
+  const accept = substitute(acceptStatement(plans.insertJobs('pgboss')), {
+    1: row,
+    2: chat,
+    3: 'now()',
+    4: literal('answer'),
   });
-  return [
-    '\\set uid random(1, 100000)',
-    '\\set mid random(1, 1000000000000)',
-    'BEGIN;',
-    `${accept} \\gset`,
-    `${job};`,
-    'COMMIT;',
-    '',
-  ].join('\n');
+  return ['\\set uid random(1, 100000)', '\\set mid random(1, 1000000000000)', `${accept};`, ''].join('\n');
 }
 
 const botProviderId = process.argv[2];

@@ -4,7 +4,7 @@
  * (unique on the message id), then the reply. No framework, no logging, no queue, no bot lookup.
  *
  * For the breakdown (`--decompose`), a request with `x-bench-store: parley-sql` (or `parley-sql-prepared`)
- * is stored exactly as Parley stores it instead: START, ACCEPT_SQL, pg-boss's job insert, COMMIT — alone
+ * is stored exactly as Parley stores it instead: its accept statement (acceptStatement, with pg-boss's job insert) — alone
  * (`parley-sql`, `parley-sql-prepared`) or, as Parley does, with concurrent callbacks batched
  * (`parley-sql-batched`).
  *
@@ -21,7 +21,7 @@ import {
 } from '../src/tencent-chat/tencent-signature.js';
 import { WeComCrypto } from '../src/wecom-bot/wecom-crypto.js';
 import { encryptReply, streamReply } from '../src/wecom-bot/wecom-reply.js';
-import { ACCEPT_SQL, type AcceptChatRow, type AcceptRow } from '../src/conversation/accept.sql.js';
+import { acceptStatement, type AcceptChatRow, type AcceptRow } from '../src/conversation/accept.sql.js';
 import plans from 'pg-boss/src/plans.js';
 import { BARE_STORE_HEADER, BARE_STORES, type BareStore, type BenchCredentials } from './lib/channels.js';
 
@@ -74,10 +74,10 @@ interface Received {
   replyTarget: Record<string, unknown>;
 }
 
-const JOBS_SQL = plans.insertJobs('pgboss');
-/** As Parley's accept: the most callbacks one transaction takes, and transactions under way at once. */
+const ACCEPT_SQL = acceptStatement(plans.insertJobs('pgboss'));
+/** As Parley's accept: the most callbacks one statement takes, and statements under way at once. */
 const BATCH_MAX = 64;
-const BATCH_CONCURRENCY = 4;
+const BATCH_CONCURRENCY = 1;
 
 async function store(received: Received, how: BareStore): Promise<string> {
   if (how === 'insert') {
@@ -93,7 +93,7 @@ async function store(received: Received, how: BareStore): Promise<string> {
 
 const NOTICE_TEXTS = { 'rate-limited': 'Please wait a minute.', 'budget-exhausted': 'Try again tomorrow.' };
 
-/** ACCEPT_SQL's parameters for one-to-one messages under the default policy (distinct message ids). */
+/** The accept statement's parameters for one-to-one messages under the default policy (distinct message ids). */
 function acceptParams(batch: Received[]): unknown[] {
   const rows: AcceptRow[] = batch.map((received, ord) => ({
     ord,
@@ -129,7 +129,18 @@ function acceptParams(batch: Received[]): unknown[] {
       });
     }
   }
-  return [JSON.stringify(rows), JSON.stringify([...chats.values()]), new Date()];
+  // pg-boss's defaults (its parameters after the jobs) unset, as in Parley.
+  return [
+    JSON.stringify(rows),
+    JSON.stringify([...chats.values()]),
+    new Date(),
+    'answer',
+    null,
+    null,
+    null,
+    null,
+    null,
+  ];
 }
 
 interface Pending {
@@ -173,31 +184,15 @@ function kick(): void {
 }
 
 /**
- * Parley's transaction, statement for statement (one-to-one chats, the default policy): START, ACCEPT_SQL,
- * pg-boss's multi-row job insert, COMMIT. Returns the answer ids (null for a duplicate).
+ * Parley's accept, statement for statement (one-to-one chats, the default policy): one statement storing
+ * messages, answers and pg-boss jobs. Returns the answer ids (null for a duplicate).
  */
 async function storeLikeParley(batch: Received[], prepared: boolean): Promise<(string | null)[]> {
-  const statement = (name: string, text: string, values: unknown[]) =>
-    prepared ? { name, text, values } : { text, values };
-  const client = await pool.connect();
-  try {
-    await client.query('START TRANSACTION');
-    const accepted = await client.query<{ answer_id: string | null }>(
-      statement('parley_accept', ACCEPT_SQL, acceptParams(batch)),
-    );
-    const ids = accepted.rows.map((row) => row.answer_id);
-    const jobs = ids.flatMap((id) => (id ? [{ id, name: 'answer', data: { answerId: id } }] : []));
-    await client.query(
-      statement('parley_jobs', JOBS_SQL, [JSON.stringify(jobs), null, null, null, null, null]),
-    );
-    await client.query('COMMIT');
-    return ids;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  const values = acceptParams(batch);
+  const accepted = await pool.query<{ answer_id: string | null }>(
+    prepared ? { name: 'parley_accept', text: ACCEPT_SQL, values } : { text: ACCEPT_SQL, values },
+  );
+  return accepted.rows.map((row) => row.answer_id);
 }
 
 function storeOf(request: IncomingMessage): BareStore {

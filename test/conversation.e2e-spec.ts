@@ -525,7 +525,7 @@ describe('Conversation engine across restarts and instances', () => {
     }
   });
 
-  it('stores messages that arrive together in shared transactions, each once, in order, counted once', async () => {
+  it('stores messages that arrive together in shared statements, each once, in order, counted once', async () => {
     const llm = await startFakeOpenAiServer();
     const t = await startTestApp({ ROLE: 'api' });
     try {

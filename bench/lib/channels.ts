@@ -29,9 +29,9 @@ export interface BenchCredentials {
 
 /**
  * How the bare server stores a callback (request header `x-bench-store`): its one INSERT (the ceiling), or
- * exactly Parley's transaction — START, ACCEPT_SQL, pg-boss's job insert, COMMIT — for each callback alone,
+ * exactly Parley's accept statement (messages, answers and pg-boss's jobs in one statement) for each callback alone,
  * with unnamed or with named (prepared) statements, or (`parley-sql-batched`) as Parley runs it: the
- * callbacks that arrive while the accept transactions are busy share the next one. These split Parley's
+ * callbacks that arrive while the accept statements are busy share the next one. These split Parley's
  * cost into the database work it does and everything else.
  */
 export const BARE_STORES = ['insert', 'parley-sql', 'parley-sql-prepared', 'parley-sql-batched'] as const;

@@ -1,14 +1,17 @@
 /**
- * Everything ConversationService.accept stores for a batch of messages, in one statement — the same work
- * for one message or fifty, so concurrent webhooks share a transaction, a round trip and a commit:
+ * Everything ConversationService.accept stores for a batch of messages, in ONE statement — atomic on its
+ * own, so no transaction: one round trip and one commit whether the batch holds one message or fifty, and
+ * concurrent webhooks share it:
  * - per message, the notice, if any: the gate's, else the per-user rate limit (per minute, counted from
  *   the messages already stored plus the sender's earlier messages in this batch), else the bot's daily
  *   token budget (bot_daily_tokens: the tokens of the answers finished today) — each checked only when needed;
  * - per chat, one upsert: created, or its counters and participants updated — in (bot, chat key) order, so
  *   that concurrent batches lock shared chats in the same order and cannot deadlock on them;
  * - per message, the user's message, unless this platform message id is already stored for the bot
- *   (a duplicate: no answer row comes back for it, and the caller takes its chat count back);
- * - per new message, the answer placeholder: queued, or done at once with the notice text.
+ *   (a duplicate: no answer row comes back for it);
+ * - per new message, the answer placeholder: queued, or done at once with the notice text;
+ * - per answer, its job: pg-boss's own multi-row insert (see answerJobs), so pg-boss's defaults and the
+ *   queue's settings apply as to any job it sends.
  * The counts see the messages committed before this statement, as a separate query before it would.
  * Messages of one batch get created_at = now() + their position in microseconds, so the order of a
  * conversation's messages stays the order they were accepted in.
@@ -16,11 +19,45 @@
  * this statement without loading the application.
  *
  * Parameters: $1 the messages (JSON array of AcceptRow), $2 the chats (JSON array of AcceptChatRow),
- * $3 now (the finish time of a notice answer).
+ * $3 now (the finish time of a notice answer), $4 the answer queue's name, $5… pg-boss's own parameters
+ * after its jobs (ACCEPT_JOB_DEFAULTS_FROM).
  * Returns one row per message, in `ord` order: `ord`, `chat_id`, `answer_id` (null for a duplicate) and
- * `notice`.
+ * `notice`. A duplicate was counted in its chat all the same: the caller takes that count back
+ * (UNCOUNT_DUPLICATES_SQL). Redeliveries are rare, so that second statement is too; checking for them
+ * up front would cost every batch a lookup (and, planned while the table was small, a sequential scan).
  */
-export const ACCEPT_SQL = `
+export function acceptStatement(jobInsertSql: string): string {
+  return ACCEPT_CTES.replace('@@ANSWER_JOBS@@', answerJobs(jobInsertSql));
+}
+
+/** The first of pg-boss's parameters in acceptStatement: $5 is pg-boss's $2. */
+export const ACCEPT_JOB_DEFAULTS_FROM = 5;
+
+/**
+ * pg-boss's multi-row job insert (plans.insertJobs, what `boss.insert` runs) with its jobs ($1) read from
+ * the answers this statement inserted, and its other parameters ($2…) moved after ours. Throws if pg-boss's
+ * statement no longer has the expected shape (after an upgrade), so that Parley fails at boot instead of
+ * losing jobs.
+ */
+function answerJobs(jobInsertSql: string): string {
+  const parameters = [...jobInsertSql.matchAll(/\$(\d+)/g)].map((match) => Number(match[1]));
+  const readsJobsOnce = jobInsertSql.split('json_to_recordset($1)').length === 2;
+  if (
+    !readsJobsOnce ||
+    parameters.filter((index) => index === 1).length !== 1 ||
+    !/INSERT INTO/i.test(jobInsertSql)
+  ) {
+    throw new Error("pg-boss's job insert statement has an unexpected shape; review acceptStatement");
+  }
+  const answers = `(SELECT json_agg(json_build_object('id', a.id, 'name', $4::text,
+      'data', json_build_object('answerId', a.id))) FROM answer a)`;
+  return jobInsertSql.replace(/\$(\d+)/g, (_match, digits: string) => {
+    const index = Number(digits);
+    return index === 1 ? answers : `$${index - 2 + ACCEPT_JOB_DEFAULTS_FROM}`;
+  });
+}
+
+const ACCEPT_CTES = `
   WITH input AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS m (
       ord int, bot_provider_id uuid, platform text, chat_key text, sender_id text, sender_name text,
@@ -91,7 +128,8 @@ export const ACCEPT_SQL = `
     JOIN quota ON quota.ord = m.ord
     ORDER BY m.ord
     RETURNING id, reply_to_id
-  )
+  ),
+  answer_jobs AS (@@ANSWER_JOBS@@)
   SELECT m.ord, chat.id AS chat_id, answer.id AS answer_id, quota.notice
   FROM input m
   JOIN quota ON quota.ord = m.ord

@@ -129,21 +129,22 @@ export class QueueService {
   }
 
   /**
-   * Enqueues several jobs of one queue in the caller's transaction, in one statement (pg-boss's multi-row
-   * insert). A job whose id exists already is skipped, as with send().
+   * pg-boss's multi-row job insert (what `boss.insert` runs), without running it: for a caller that inserts
+   * jobs as part of its own statement (ConversationService's accept). `text` reads the jobs from $1 (a JSON
+   * array of {id, name, data}); `defaults` are its other parameters ($2…), pg-boss's configured defaults.
    */
-  async sendMany<T extends object>(
-    name: string,
-    jobs: { id: string; data: T }[],
-    manager: EntityManager,
-  ): Promise<void> {
-    if (!this.created.has(name)) {
-      throw new Error(`queue "${name}" must be created (ensureQueue) before jobs are sent in a transaction`);
-    }
-    await this.boss.insert(
-      jobs.map((job) => ({ name, id: job.id, data: job.data })),
-      { db: transactionDb(manager) },
-    );
+  async jobInsertStatement(): Promise<{ text: string; defaults: unknown[] }> {
+    let captured: { text: string; values: unknown[] } | undefined;
+    await this.boss.insert([], {
+      db: {
+        executeSql: (text, values) => {
+          captured = { text, values: values ?? [] };
+          return Promise.resolve({ rows: [] });
+        },
+      },
+    });
+    if (!captured) throw new Error('pg-boss ran no statement for a job insert');
+    return { text: captured.text, defaults: captured.values.slice(1) };
   }
 
   /** Wakes this process's idle workers of a queue at once (call after the enqueueing transaction commits). */

@@ -1,7 +1,7 @@
 import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
 import { map, Observable } from 'rxjs';
-import { WeComCryptoError, WeComCryptoErrorCode } from './wecom-crypto.js';
-import { WeComBadPayloadError, WeComSignatureError } from './wecom-errors.js';
+import { WeComCryptoError } from './wecom-crypto.js';
+import { WeComBadPayloadError } from './wecom-errors.js';
 import { encryptReply, type WeComReply } from './wecom-reply.js';
 import { wecomContextOf, type WeComRequest } from './wecom-request.js';
 
@@ -9,7 +9,7 @@ import { wecomContextOf, type WeComRequest } from './wecom-request.js';
 const AI_BOT_RECEIVE_ID = '';
 
 /**
- * Runs after WeComSignatureGuard. On the way in: decrypts the `encrypt` (or `echostr`) and attaches the
+ * Runs after WeComSignatureGuard, which verified the signature. On the way in: decrypts the `encrypt` (or `echostr`) and attaches the
  * plaintext to the request (undecryptable → 400). On the way out: a reply object is encrypted into WeCom's
  * envelope signed with the REQUEST's timestamp and nonce; `null` becomes an empty body (valid for WeCom);
  * a string (the URL verification's echostr) is sent as it is.
@@ -20,11 +20,9 @@ export class WeComCryptoInterceptor implements NestInterceptor {
     const request = context.switchToHttp().getRequest<WeComRequest>();
     const wecom = wecomContextOf(request);
     try {
-      wecom.plaintext = wecom.crypto.verifyAndDecrypt(wecom.signed, AI_BOT_RECEIVE_ID).message;
+      // WeComSignatureGuard has verified msg_signature over exactly this ciphertext (in constant time).
+      wecom.plaintext = wecom.crypto.decrypt(wecom.signed.encrypted, AI_BOT_RECEIVE_ID).message;
     } catch (error) {
-      if (error instanceof WeComCryptoError && error.code === WeComCryptoErrorCode.InvalidSignature) {
-        throw new WeComSignatureError('The signature does not match (check the Token)');
-      }
       if (error instanceof WeComCryptoError) {
         throw new WeComBadPayloadError(
           `The message cannot be decrypted (${error.code}): ${error.message}`,

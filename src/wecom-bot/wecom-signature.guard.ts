@@ -14,6 +14,8 @@ const BOT_ID = /^[\w-]{1,128}$/;
 /** WeCom's timestamps are Unix seconds. */
 const TIMESTAMP = /^\d{1,12}$/;
 const SIGNATURE = /^[0-9a-f]{40}$/i;
+/** Bots whose WeComCrypto is kept; past this the cache starts again (rotated credentials leave old keys). */
+const MAX_CACHED_CRYPTOS = 1000;
 
 /**
  * Authenticates a WeCom callback before anything else looks at it: finds the bot by the path's BotID
@@ -58,9 +60,19 @@ export class WeComSignatureGuard implements CanActivate {
     return true;
   }
 
+  /** WeComCrypto per bot and credentials: made once, not for every callback. */
+  private readonly cryptos = new Map<string, WeComCrypto>();
+
   private cryptoFor(botProviderId: string, config: WeComBotConfig): WeComCrypto {
+    const key = `${botProviderId}\u0000${config.token}\u0000${config.encodingAesKey}`;
     try {
-      return new WeComCrypto(config.token, config.encodingAesKey);
+      let crypto = this.cryptos.get(key);
+      if (!crypto) {
+        crypto = new WeComCrypto(config.token, config.encodingAesKey);
+        if (this.cryptos.size >= MAX_CACHED_CRYPTOS) this.cryptos.clear();
+        this.cryptos.set(key, crypto);
+      }
+      return crypto;
     } catch (error) {
       // Provider validation makes this unreachable; if a stored key is refused anyway, it is our fault (500).
       throw new Error(`WeCom bot ${botProviderId} has an unusable token or EncodingAESKey`, { cause: error });
