@@ -114,13 +114,11 @@ export class ConversationService implements OnModuleInit {
   /** The answer as it stands now (any instance can serve it: it lives in the database). */
   async snapshot(answerId: string): Promise<AnswerSnapshot | undefined> {
     if (!isUuid(answerId)) return undefined;
-    const rows = (await this.dataSource.query(
-      `SELECT a.id, a.bot_provider_id, a.platform, a.status, a.content, a.reply_target, a.sources,
-              a.finished_at, c.chat_key, c.is_group, coalesce(u.created_at, a.created_at) AS received_at
-       FROM messages a JOIN chats c ON c.id = a.chat_id LEFT JOIN messages u ON u.id = a.reply_to_id
-       WHERE a.id = $1 AND a.role = 'assistant'`,
-      [answerId],
-    )) as SnapshotRow[];
+    // Prepared: every WeCom refresh (about one a second per open stream) runs it, and planning the join
+    // cost Postgres more than running it.
+    const rows = await this.withConnection((runner) =>
+      preparedQuery<SnapshotRow>(runner, SNAPSHOT_SQL, [answerId]),
+    );
     return rows.length ? toSnapshot(rows[0]) : undefined;
   }
 
@@ -359,6 +357,12 @@ function cleanJson(value: unknown, depth = 0): unknown {
   }
   return value;
 }
+
+const SNAPSHOT_SQL = `
+  SELECT a.id, a.bot_provider_id, a.platform, a.status, a.content, a.reply_target, a.sources,
+         a.finished_at, c.chat_key, c.is_group, coalesce(u.created_at, a.created_at) AS received_at
+  FROM messages a JOIN chats c ON c.id = a.chat_id LEFT JOIN messages u ON u.id = a.reply_to_id
+  WHERE a.id = $1 AND a.role = 'assistant'`;
 
 interface SnapshotRow {
   id: string;
