@@ -28,6 +28,7 @@ import { Message, MessageFeedback, MessageSource } from './message.entity.js';
 
 export const ANSWER_QUEUE = 'answer';
 
+/** An answer job's data; accept builds it in SQL (acceptStatement), the worker reads it. */
 export interface AnswerJob {
   answerId: string;
 }
@@ -154,15 +155,16 @@ export class ConversationService implements OnModuleInit {
    * A platform message id that occurs twice in the batch is stored once.
    */
   private async acceptBatch(items: AcceptItem[]): Promise<Stored[]> {
-    if (!this.accepting) throw new Error('ConversationService is not initialised (onModuleInit)');
+    const accepting = this.accepting;
+    if (!accepting) throw new Error('ConversationService is not initialised (onModuleInit)');
     const plan = planBatch(items);
     const rows = await this.withConnection(async (runner) => {
-      const accepted = await preparedQuery<AcceptResultRow>(runner, this.accepting!.sql, [
+      const accepted = await preparedQuery<AcceptResultRow>(runner, accepting.sql, [
         JSON.stringify(plan.rows),
         JSON.stringify(plan.chats),
         new Date(),
         ANSWER_QUEUE,
-        ...this.accepting!.jobDefaults,
+        ...accepting.jobDefaults,
       ]);
       if (accepted.length !== plan.rows.length || accepted.some((row, index) => row.ord !== index)) {
         throw new Error(

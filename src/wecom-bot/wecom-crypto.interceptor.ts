@@ -9,10 +9,10 @@ import { wecomContextOf, type WeComRequest } from './wecom-request.js';
 const AI_BOT_RECEIVE_ID = '';
 
 /**
- * Runs after WeComSignatureGuard, which verified the signature. On the way in: decrypts the `encrypt` (or `echostr`) and attaches the
- * plaintext to the request (undecryptable → 400). On the way out: a reply object is encrypted into WeCom's
- * envelope signed with the REQUEST's timestamp and nonce; `null` becomes an empty body (valid for WeCom);
- * a string (the URL verification's echostr) is sent as it is.
+ * Runs after WeComSignatureGuard, which verified the signature. On the way in: decrypts the `encrypt`
+ * (or `echostr`) and attaches the plaintext to the request (undecryptable → 400). On the way out: a reply
+ * object is encrypted into WeCom's envelope signed with the REQUEST's timestamp and nonce; `null` becomes
+ * an empty body (valid for WeCom); a string (the URL verification's echostr) is sent as it is.
  */
 @Injectable()
 export class WeComCryptoInterceptor implements NestInterceptor {
