@@ -96,6 +96,22 @@ describe('httpLogging', () => {
     expect(await linesOf('info', httpLogging)).toEqual(expected);
   });
 
+  it('logs the URL a request arrived with, without params, when routing rewrote them before its line', async () => {
+    // As Express's router does while it routes (it restores req.url afterwards; a rewrite may also stay).
+    const rewriting = (logger: ReturnType<typeof createLogger>): Middleware => {
+      const logging = httpLogging(logger);
+      return (request, response, next) =>
+        logging(request, response, () => {
+          request.url = `/status/404/rewritten`;
+          (request as IncomingMessage & { params?: unknown }).params = { id: 'routed' };
+          next();
+        });
+    };
+    const [line] = await linesOf('warn', rewriting);
+    expect(line.req).toMatchObject({ method: 'GET', url: '/status/200?x=1' });
+    expect(line.req).not.toHaveProperty('params');
+  });
+
   it('keeps redacting the authorization header', async () => {
     const [line] = await linesOf('warn', httpLogging);
     expect((line.req as { headers: Record<string, unknown> }).headers.authorization).toBe('[redacted]');
