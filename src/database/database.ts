@@ -85,10 +85,18 @@ export class Database {
         application_name: 'parley',
         options: '-c jit=off',
         Client: ListenedClient,
+        // A fixed-size pool: every connection is opened at start (openAllConnections) and none is closed for
+        // being idle, so a burst never waits for new backends. With pg-pool's default (idle connections
+        // closed after 10 s) a 500/s burst of WeCom refreshes after a quiet spell opened 8 connections and
+        // held its first ~150 requests for 150–500 ms (docs/benchmarks.md, "2026-12-04, afternoon").
+        min: poolSize,
+        // Connections now live for hours: TCP keepalive lets a firewall or NAT in between see them in use.
+        keepAlive: true,
       },
     });
     try {
       await dataSource.initialize();
+      await openAllConnections(dataSource, poolSize);
     } catch (error) {
       throw new DatabaseError(
         `Cannot connect to DATABASE_URL (${redactUrl(url)}): ${(error as Error).message}`,
@@ -153,6 +161,38 @@ export class Database {
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
     await this.pglite?.close();
     this.lock?.release();
+  }
+}
+
+/** The part of pg-pool used to open its connections up front (TypeORM's PostgresDriver keeps it as `master`). */
+interface ConnectionPool {
+  connect(): Promise<{ release(): void }>;
+}
+
+function isConnectionPool(value: unknown): value is ConnectionPool {
+  return typeof (value as Partial<ConnectionPool> | null)?.connect === 'function';
+}
+
+/**
+ * Takes all the pool's connections at once and gives them back, so they exist before the first burst
+ * (pg-pool opens connections only on demand). Too few connection slots on the server fail the start here,
+ * with Postgres's message, instead of under load.
+ */
+async function openAllConnections(dataSource: DataSource, poolSize: number): Promise<void> {
+  const pool: unknown = (dataSource.driver as { master?: unknown }).master;
+  if (!isConnectionPool(pool))
+    throw new Error("TypeORM's Postgres driver has no pg pool to open connections on");
+  const opened = await Promise.allSettled(
+    // All held at once: an idle connection taken here is one the pool need not open.
+    Array.from({ length: poolSize }, () => pool.connect()),
+  );
+  for (const result of opened) if (result.status === 'fulfilled') result.value.release();
+  const failed = opened.find((result) => result.status === 'rejected');
+  if (failed) {
+    await dataSource.destroy();
+    throw new Error(
+      `could not open the ${poolSize} connections of the pool (DATABASE_POOL_SIZE): ${String(failed.reason)}`,
+    );
   }
 }
 
