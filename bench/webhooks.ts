@@ -3,7 +3,7 @@
  * See docs/benchmarks.md ("Webhooks") for what is measured and how; `--help` for the flags.
  */
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Agent, type Server } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -24,7 +24,15 @@ import {
   type BareStore,
 } from './lib/channels.js';
 import { DeliveryWatch, runEndToEnd, streamIdOf, type E2EResult } from './lib/e2e.js';
-import { closedLoop, openLoop, prepare, sendOne, RequestSource, type LoadResult } from './lib/load.js';
+import {
+  closedLoop,
+  openLoop,
+  openLoopAgent,
+  prepare,
+  sendOne,
+  RequestSource,
+  type LoadResult,
+} from './lib/load.js';
 import {
   busiestProcesses,
   cleanUp,
@@ -52,13 +60,15 @@ import {
 const HELP = `npm run bench:webhooks -- [flags]
 
   --duration <s>          seconds per measured phase (default 10)
-  --warmup <s>            unmeasured closed-loop seconds before each closed-loop phase (default 3)
+  --warmup <s>            unmeasured seconds before each measured phase, at its load and (open loop) on its
+                          connections (default 3)
   --connections <n>       closed-loop connections (default 100)
   --rate <n>              open-loop callbacks per second, also the refresh rate (default 500)
   --channels <list>       wecom,tencent,cometchat (default all three)
   --model-latency-ms <n>  the fake LLM's time per answer (default 500)
   --e2e-rate <n>          end-to-end messages per second per channel (default 10)
   --e2e-seconds <s>       end-to-end seconds per channel (default 10; 0 skips end to end)
+  --refresh-idle <s>      seconds Parley is left idle before the refresh phase (default 0)
   --ack-role <role>       ROLE of the Parley instance for the ack phases: api (default) or all
   --postgres <url>        server to create the database on (default postgres://postgres@127.0.0.1:5432)
   --database <name>       database, dropped and recreated (default parley_bench)
@@ -83,6 +93,7 @@ interface Options {
   modelLatencyMs: number;
   e2eRate: number;
   e2eSeconds: number;
+  refreshIdle: number;
   ackRole: 'api' | 'all';
   postgres: string;
   database: string;
@@ -114,6 +125,7 @@ function parseOptions(): Options | undefined {
       'model-latency-ms': { type: 'string', default: '500' },
       'e2e-rate': { type: 'string', default: '10' },
       'e2e-seconds': { type: 'string', default: '10' },
+      'refresh-idle': { type: 'string', default: '0' },
       'ack-role': { type: 'string', default: 'api' },
       postgres: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432' },
       database: { type: 'string', default: 'parley_bench' },
@@ -158,6 +170,7 @@ function parseOptions(): Options | undefined {
     modelLatencyMs: number('model-latency-ms', values['model-latency-ms'], 0, 120_000),
     e2eRate: number('e2e-rate', values['e2e-rate'], 0.1, 200),
     e2eSeconds: number('e2e-seconds', values['e2e-seconds'], 0, 600),
+    refreshIdle: number('refresh-idle', values['refresh-idle'], 0, 600),
     ackRole: values['ack-role'],
     postgres: values.postgres,
     database: values.database,
@@ -452,24 +465,27 @@ async function measure(
   };
   await smokeTest(origin, channel, requests, make(count + 1_000_000));
 
+  const warmBatch: MessageOptions = {
+    batch: `${batch}w`,
+    users: usersFor(options.warmup * PRECOMPUTE_RATE),
+  };
+  const warmUpSource = new RequestSource([], (index) => {
+    const request = requests[channel].message(index, warmBatch);
+    return { ...request, headers: { ...request.headers, ...extraHeaders } };
+  });
   if (mode === 'closed' && options.warmup > 0) {
-    const warmBatch: MessageOptions = {
-      batch: `${batch}w`,
-      users: usersFor(options.warmup * PRECOMPUTE_RATE),
-    };
     await closedLoop({
       origin,
       connections: options.connections,
       seconds: options.warmup,
-      source: new RequestSource([], (index) => {
-        const request = requests[channel].message(index, warmBatch);
-        return { ...request, headers: { ...request.headers, ...extraHeaders } };
-      }),
+      source: warmUpSource,
     });
     await sleep(500);
   }
   const source = prepare(count, make);
   await settle(context.db);
+  const agent = openLoopAgent();
+  if (mode === 'open') await openLoopWarmUp(context, origin, warmUpSource, agent);
   const before = await countRows(context.db, target, channel);
   const profileLabel = `${channel}-${mode}`;
   const profiling = target === 'parley' && options.profile === profileLabel;
@@ -488,7 +504,8 @@ async function measure(
   const result: LoadResult =
     mode === 'closed'
       ? await closedLoop({ origin, connections: options.connections, seconds: options.duration, source })
-      : await openLoop({ origin, rate: options.rate, seconds: options.duration, source });
+      : await openLoop({ origin, rate: options.rate, seconds: options.duration, source, agent });
+  agent.destroy();
   const resources = sampler.stop();
   if (profiling) await collectProfile(context, `parley-${profileLabel}`);
   context.rss.parley = Math.max(context.rss.parley, resources.maxRssMb.parley ?? 0);
@@ -560,6 +577,24 @@ async function collectProfile(context: AckContext, label: string): Promise<void>
   context.warnings.push(`the CPU profile of ${label} was not written`);
 }
 
+/**
+ * --warmup seconds of the open loop's rate on the connections the measured loop then uses, unmeasured. Without
+ * it a phase starts on new connections, as many as the first requests need at once, and Node accepts ONE
+ * connection per event-loop turn (libuv ≥ 1.45, https://github.com/libuv/libuv/pull/3696): a server whose turns
+ * take 20–50 ms under load then holds new connections for up to a second — the first second of the phase, not
+ * the steady state the goals are about (docs/benchmarks.md, "2026-12-04, afternoon").
+ */
+async function openLoopWarmUp(
+  context: AckContext,
+  origin: string,
+  source: RequestSource,
+  agent: Agent,
+): Promise<void> {
+  const { options } = context;
+  if (options.warmup <= 0) return;
+  await openLoop({ origin, rate: options.rate, seconds: options.warmup, source, agent });
+}
+
 /** Stream refreshes for existing stream ids (answer ids), open loop at --rate. */
 async function measureRefresh(context: AckContext): Promise<Measured & { streams: number }> {
   const { options, requests } = context;
@@ -578,7 +613,16 @@ async function measureRefresh(context: AckContext): Promise<Measured & { streams
     throw new Error(`refresh smoke test failed: HTTP ${check.status} ${check.body.slice(0, 300)}`);
   }
   const source = prepare(count, make);
+  // A burst after a quiet spell (with --warmup 0, its first second is measured too).
+  await sleep(options.refreshIdle * 1000);
   await settle(context.db);
+  const agent = openLoopAgent();
+  await openLoopWarmUp(
+    context,
+    context.parley.origin,
+    new RequestSource([], (index) => make(count + index)),
+    agent,
+  );
   const profiling = options.profile === 'wecom-refresh';
   if (profiling) await startProfile(context);
   const sampler = new ResourceSampler(
@@ -597,7 +641,9 @@ async function measureRefresh(context: AckContext): Promise<Measured & { streams
     rate: options.rate,
     seconds: options.duration,
     source,
+    agent,
   });
+  agent.destroy();
   const resources = sampler.stop();
   if (profiling) await collectProfile(context, 'parley-wecom-refresh');
   context.rss.parley = Math.max(context.rss.parley, resources.maxRssMb.parley ?? 0);
@@ -622,11 +668,13 @@ async function main(): Promise<void> {
   }
   installExitHandlers();
   const loadAtStart = loadavg();
-  const perChannel = 4 * (options.duration + 15) + 2 * (options.warmup + 2);
+  const perChannel = 4 * (options.duration + 15) + 4 * (options.warmup + 2);
   const budgetSeconds =
     240 +
     options.channels.length * (perChannel + (options.e2eSeconds + 60 + options.modelLatencyMs / 1000)) +
     options.duration +
+    options.warmup +
+    options.refreshIdle +
     30;
   const watchdog = setTimeout(() => {
     process.stderr.write(`benchmark exceeded its ${Math.round(budgetSeconds)} s budget; stopping\n`);

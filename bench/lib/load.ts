@@ -135,11 +135,18 @@ export interface OpenLoopOptions {
   maxInFlight?: number;
   /** Receives every response body (for end-to-end runs that need the reply). */
   onResponse?: (request: PreparedRequest, status: number, body: string, sentAt: number) => void;
+  /** Connections to use, e.g. those a warm-up opened (openLoopAgent); left open. Default: new ones, closed at the end. */
+  agent?: Agent;
+}
+
+/** Keep-alive connections for open loops: a warm-up and the measured loop after it can share them. */
+export function openLoopAgent(): Agent {
+  return new Agent({ keepAlive: true, maxSockets: 512 });
 }
 
 export async function openLoop(options: OpenLoopOptions): Promise<LoadResult> {
   const origin = new URL(options.origin);
-  const agent = new Agent({ keepAlive: true, maxSockets: 512 });
+  const agent = options.agent ?? openLoopAgent();
   const timeoutMs = options.timeoutMs ?? 10_000;
   const maxInFlight = options.maxInFlight ?? 2000;
   const total = Math.max(1, Math.round(options.rate * options.seconds));
@@ -227,7 +234,7 @@ export async function openLoop(options: OpenLoopOptions): Promise<LoadResult> {
   });
   // Every request ends by its timeout at the latest.
   await Promise.race([finished, new Promise((resolve) => setTimeout(resolve, timeoutMs + 2000))]);
-  agent.destroy();
+  if (!options.agent) agent.destroy();
   const seconds = (performance.now() - startedAt) / 1000;
   return {
     mode: 'open',
