@@ -379,6 +379,10 @@ async function main(): Promise<void> {
       response.end(error instanceof Error ? error.message : 'error');
     });
   });
+  // Parley's keep-alive settings (HTTP_KEEP_ALIVE_SECONDS): with Node's 5 s the load generator's idle
+  // connections were closed under it and a few requests met a reset connection.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   const port = Number(requireEnv('PORT'));
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const stop = () => {

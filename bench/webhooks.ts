@@ -756,17 +756,22 @@ async function main(): Promise<void> {
   e2eSampler.start(loadavg()[0]);
   if (options.e2eSeconds > 0) {
     for (const channel of options.channels) {
-      const result = await runEndToEnd({
-        channel,
-        origin: e2eParley.origin,
-        requests,
-        watch,
-        rate: options.e2eRate,
-        seconds: options.e2eSeconds,
-        batch: `e2e-${runId}-${channel}`,
-        deliveryTimeoutMs: 30_000 + options.modelLatencyMs * 3,
-        wecomPollMs: 50,
-      });
+      const endToEnd = (seconds: number, batch: string) =>
+        runEndToEnd({
+          channel,
+          origin: e2eParley.origin,
+          requests,
+          watch,
+          rate: options.e2eRate,
+          seconds,
+          batch,
+          deliveryTimeoutMs: 30_000 + options.modelLatencyMs * 3,
+          wecomPollMs: 50,
+        });
+      // Unmeasured, like every phase's warm-up: otherwise the first channel's figures carry the freshly
+      // started instance's first answers (its p99 was 2–7× the other channels').
+      if (options.warmup > 0) await endToEnd(options.warmup, `e2e-${runId}-${channel}-w`);
+      const result = await endToEnd(options.e2eSeconds, `e2e-${runId}-${channel}`);
       e2e.push(result);
       if (result.delivered < result.sent)
         warnings.push(`${channel} end to end: ${result.delivered}/${result.sent} replies arrived`);

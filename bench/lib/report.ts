@@ -188,8 +188,9 @@ export function renderSection(results: RunResults, previousRuns: string[], notes
     `- **Closed loop**: autocannon, ${options.connections} connections, ${options.duration} s after a ` +
       `${options.warmup} s warm-up; latency = send → response.`,
     `- **Open loop**: ${options.rate} requests/s evenly spaced for ${options.duration} s, whatever the server ` +
-      'does; latency is measured from the *scheduled* send time (no coordinated omission); "p99 from send" ' +
-      'is from the actual write.',
+      `does, after a ${options.warmup} s warm-up at the same rate on the same keep-alive connections; latency ` +
+      'is measured from the *scheduled* send time (no coordinated omission); "p99 from send" is from the ' +
+      'actual write.',
     `- **Ack phases** run against Parley with \`ROLE=${options.ackRole}\`` +
       (options.ackRole === 'api'
         ? ' (the webhook tier of the scale-out layout): the accept path is the same — verify, decrypt, ' +
@@ -198,7 +199,8 @@ export function renderSection(results: RunResults, previousRuns: string[], notes
           "would otherwise spill into the ceiling's and the other channels' measurements)."
         : ' (answers are generated while later phases run).'),
     `- **End to end** runs first, on a separate Parley instance with \`ROLE=all\` (same database): ` +
-      `${options.e2eRate} messages/s for ${options.e2eSeconds} s per channel, fake model ` +
+      `${options.e2eRate} messages/s for ${options.e2eSeconds} s per channel after a ${options.warmup} s ` +
+      `warm-up, fake model ` +
       `${options.modelLatencyMs} ms; overhead = (reply at the fake platform − webhook sent) − the model's own ` +
       'time measured at the fake LLM. For WeCom the reply is a finished stream seen by refreshes polled ' +
       'every 50 ms (so its figure includes up to 50 ms of polling); it is reported, not judged.',

@@ -7,6 +7,7 @@ import { isDatabaseUnavailable } from '../common/errors.js';
 import { settlesWithin } from '../common/retry.js';
 import { InjectLogger } from '../core/core.module.js';
 import { LlmError } from '../llm/llm-error.js';
+import { loadTokenizer } from '../llm/token-counter.js';
 import { Metrics } from '../metrics/metrics.service.js';
 import type { BotPolicyConfig } from '../provider/provider-types.js';
 import { ProviderService } from '../provider/provider.service.js';
@@ -68,6 +69,8 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
 
   async onApplicationBootstrap(): Promise<void> {
     if (this.config.ROLE === 'api') return;
+    // Before any job is taken: the first answers after a start were ~0.2–0.5 s slower end to end.
+    loadTokenizer();
     await this.queue.work<AnswerJob>(ANSWER_QUEUE, { concurrency: this.config.WORKER_CONCURRENCY }, (job) =>
       this.handle(job.data.answerId),
     );
