@@ -484,8 +484,8 @@ async function measure(
   }
   const source = prepare(count, make);
   await settle(context.db);
-  const agent = openLoopAgent();
-  if (mode === 'open') await openLoopWarmUp(context, origin, warmUpSource, agent);
+  const agent = mode === 'open' ? openLoopAgent() : undefined;
+  if (agent) await openLoopWarmUp(context, origin, warmUpSource, agent);
   const before = await countRows(context.db, target, channel);
   const profileLabel = `${channel}-${mode}`;
   const profiling = target === 'parley' && options.profile === profileLabel;
@@ -505,7 +505,7 @@ async function measure(
     mode === 'closed'
       ? await closedLoop({ origin, connections: options.connections, seconds: options.duration, source })
       : await openLoop({ origin, rate: options.rate, seconds: options.duration, source, agent });
-  agent.destroy();
+  agent?.destroy();
   const resources = sampler.stop();
   if (profiling) await collectProfile(context, `parley-${profileLabel}`);
   context.rss.parley = Math.max(context.rss.parley, resources.maxRssMb.parley ?? 0);

@@ -146,20 +146,16 @@ describe('WeComCrypto', () => {
     });
   });
 
-  describe('verifyAndDecrypt', () => {
-    it('decrypts a correctly signed payload', () => {
-      const payload = {
-        signature: MESSAGE.signature,
-        timestamp: MESSAGE.timestamp,
-        nonce: MESSAGE.nonce,
-        encrypted: MESSAGE.encrypt,
-      };
-      expect(crypto.verifyAndDecrypt(payload, RECEIVE_ID).receiveId).toBe(RECEIVE_ID);
+  describe('a signed payload, as WeComSignatureGuard and WeComCryptoInterceptor take it', () => {
+    it('verifies and decrypts a correctly signed payload', () => {
+      expect(
+        crypto.verifySignature(MESSAGE.signature, MESSAGE.timestamp, MESSAGE.nonce, MESSAGE.encrypt),
+      ).toBe(true);
+      expect(crypto.decrypt(MESSAGE.encrypt, RECEIVE_ID).receiveId).toBe(RECEIVE_ID);
     });
 
-    it('throws -40001 before decrypting when the signature is wrong', () => {
-      const payload = { signature: VERIFY.signature, timestamp: '1', nonce: '2', encrypted: 'not base64!' };
-      expect(codeOf(() => crypto.verifyAndDecrypt(payload))).toBe(WeComCryptoErrorCode.InvalidSignature);
+    it('refuses a wrong signature without looking at the ciphertext', () => {
+      expect(crypto.verifySignature(VERIFY.signature, '1', '2', 'not base64!')).toBe(false);
     });
   });
 

@@ -108,15 +108,6 @@ export class WeComCrypto {
     return decrypted;
   }
 
-  /** Verifies the signature first (-40001), then decrypts: the order that gives no padding oracle. */
-  verifyAndDecrypt(payload: WeComSignedPayload, expectedReceiveId?: string): WeComDecrypted {
-    const { signature, timestamp, nonce, encrypted } = payload;
-    if (!this.verifySignature(signature, timestamp, nonce, encrypted)) {
-      throw new WeComCryptoError(WeComCryptoErrorCode.InvalidSignature, 'Signature does not match');
-    }
-    return this.decrypt(encrypted, expectedReceiveId);
-  }
-
   /** Encrypts `message` for `receiveId` ('' for an AI bot); `random` (16 bytes) is for tests only. */
   encrypt(message: string, receiveId = '', random?: Uint8Array): string {
     const salt = random ?? randomBytes(RANDOM_BYTES);
