@@ -7,6 +7,7 @@ import { AppModule } from './app.module.js';
 import { AppConfig } from './config/app-config.js';
 import { ErrorFilter } from './common/http/error.filter.js';
 import { ErrorBodyDto } from './common/http/error-body.dto.js';
+import { ParleyExpressAdapter } from './common/http/express-adapter.js';
 import { httpLogging } from './common/http/http-logging.js';
 import { composeMiddleware } from './common/http/middleware.js';
 import { requestIdMiddleware } from './common/http/request-id.js';
@@ -26,11 +27,15 @@ export async function createApp(
   options: CreateAppOptions = {},
 ): Promise<NestExpressApplication> {
   const logger = createLogger(config.LOG_LEVEL, options.logDestination);
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config, logger), {
-    bodyParser: false,
-    logger: new PinoNestLogger(logger),
-    abortOnError: false,
-  });
+  const app = await NestFactory.create<NestExpressApplication>(
+    AppModule.register(config, logger),
+    new ParleyExpressAdapter(),
+    {
+      bodyParser: false,
+      logger: new PinoNestLogger(logger),
+      abortOnError: false,
+    },
+  );
   configureApp(app, config, logger);
   return app;
 }
