@@ -40,7 +40,7 @@ export function expressHttpServer(app: Express): Server {
 /**
  * A constructor that builds what `base` builds, with `prototype` as the new object's prototype.
  *
- * `base.call(this)`, not `Reflect.construct(base, args, newTarget)`: V8 (Node 20) gives every object built
+ * `base.apply(this, args)`, not `Reflect.construct(base, args, newTarget)`: V8 (Node 20) gives every object built
  * through a foreign new.target a map of its own, which brought back the survivals this adapter removes.
  * IncomingMessage and ServerResponse are plain functions in Node; if one became a class, this would throw on
  * the first request (every e2e test would).
