@@ -24,6 +24,7 @@ import {
   type BareStore,
 } from './lib/channels.js';
 import { DeliveryWatch, runEndToEnd, streamIdOf, type E2EResult } from './lib/e2e.js';
+import { describeGc, gcBetween, scrapeGc } from './lib/gc.js';
 import {
   closedLoop,
   openLoop,
@@ -500,6 +501,7 @@ async function measure(
     },
     async () => ({ postgres: await backendPids(context.db) }),
   );
+  const gcBefore = target === 'parley' ? await scrapeGc(origin) : undefined;
   sampler.start(loadavg()[0]);
   const result: LoadResult =
     mode === 'closed'
@@ -507,6 +509,7 @@ async function measure(
       : await openLoop({ origin, rate: options.rate, seconds: options.duration, source, agent });
   agent?.destroy();
   const resources = sampler.stop();
+  const gc = gcBefore ? gcBetween(gcBefore, await scrapeGc(origin)) : undefined;
   if (profiling) await collectProfile(context, `parley-${profileLabel}`);
   context.rss.parley = Math.max(context.rss.parley, resources.maxRssMb.parley ?? 0);
   if (target === 'parley' && mode === 'open') {
@@ -522,9 +525,10 @@ async function measure(
       `CPU ${Math.round(resources.cpuPercent.target)}% (${perRequest(resources, 'target', result.ok)} ms/req) ` +
       `Postgres ${Math.round(resources.cpuPercent.postgres)}% (${perRequest(resources, 'postgres', result.ok)} ms/req) ` +
       `others ${Math.round(resources.othersPercent)}% ` +
-      `RSS ${Math.round(resources.maxRssMb.target ?? 0)} MB`,
+      `RSS ${Math.round(resources.maxRssMb.target ?? 0)} MB` +
+      (gc ? ` GC ${describeGc(gc)} ms` : ''),
   );
-  return { result, resources, storedRows };
+  return { result, resources, storedRows, gc };
 }
 
 const perRequest = (resources: PhaseResources, group: string, ok: number) =>
@@ -635,6 +639,7 @@ async function measureRefresh(context: AckContext): Promise<Measured & { streams
     },
     async () => ({ postgres: await backendPids(context.db) }),
   );
+  const gcBefore = await scrapeGc(context.parley.origin);
   sampler.start(loadavg()[0]);
   const result = await openLoop({
     origin: context.parley.origin,
@@ -645,14 +650,16 @@ async function measureRefresh(context: AckContext): Promise<Measured & { streams
   });
   agent.destroy();
   const resources = sampler.stop();
+  const gc = gcBetween(gcBefore, await scrapeGc(context.parley.origin));
   if (profiling) await collectProfile(context, 'parley-wecom-refresh');
   context.rss.parley = Math.max(context.rss.parley, resources.maxRssMb.parley ?? 0);
   checkResult(context, 'wecom refresh', result, result.ok);
   log(
     `wecom     parley  refresh ${Math.round(result.throughput)}/s p50 ${result.latency.p50.toFixed(2)} ms ` +
-      `p99 ${result.latency.p99.toFixed(2)} ms (${result.ok} ok, ${result.non2xx} non-2xx, ${result.errors} errors)`,
+      `p99 ${result.latency.p99.toFixed(2)} ms (${result.ok} ok, ${result.non2xx} non-2xx, ${result.errors} errors) ` +
+      `GC ${describeGc(gc)} ms`,
   );
-  return { result, resources, storedRows: 0, streams: ids.length };
+  return { result, resources, storedRows: 0, streams: ids.length, gc };
 }
 
 function commandLine(): string {

@@ -5,6 +5,7 @@ import type { Channel } from './channels.js';
 import type { E2EResult } from './e2e.js';
 import type { LoadResult } from './load.js';
 import type { PhaseResources } from './processes.js';
+import { describeGc, type GcDuringPhase } from './gc.js';
 import { round } from './stats.js';
 
 export interface MachineInfo {
@@ -39,6 +40,8 @@ export interface Measured {
   resources: PhaseResources;
   /** Rows the target stored during the phase (checked against the 2xx count). */
   storedRows: number;
+  /** Parley's garbage-collection pauses during the phase (Parley phases only). */
+  gc?: GcDuringPhase;
 }
 
 export interface ChannelResults {
@@ -169,6 +172,7 @@ function loadRow(label: string, measured: Measured): string {
     `${int(resources.cpuPercent.loadgen)}%`,
     `${int(resources.othersPercent)}%`,
     round(resources.loadAverage1m, 2).toFixed(2),
+    describeGc(measured.gc),
   ].join(' | ');
 }
 
@@ -214,8 +218,8 @@ export function renderSection(results: RunResults, previousRuns: string[], notes
     lines.push(`> Profiled phases (slowed by the profiler): ${results.profiled.join(', ')}.`, '');
   }
   lines.push(
-    "| Channel / target / mode | 2xx/s | p50 ms | p99 ms | p99 from send ms | 2xx | failed | server CPU · ms/req | Postgres CPU · ms/req | load gen CPU | others' CPU | load 1m |",
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    "| Channel / target / mode | 2xx/s | p50 ms | p99 ms | p99 from send ms | 2xx | failed | server CPU · ms/req | Postgres CPU · ms/req | load gen CPU | others' CPU | load 1m | Parley GC pauses · ms (major) |",
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   for (const channel of results.channels) {
     lines.push(
@@ -248,7 +252,10 @@ export function renderSection(results: RunResults, previousRuns: string[], notes
       `${machine.cores}), with CPU milliseconds per acknowledged callback: "server" is the process under test ` +
       '(Parley or the ceiling), "Postgres" the backends serving the benchmark\'s database, "load gen" the ' +
       'benchmark process (load generator and fakes), "others" everything else on the machine — other ' +
-      "people's work, Postgres background processes, the kernel threads.",
+      'people\'s work, Postgres background processes, the kernel threads. "Parley GC" is the garbage ' +
+      'collection pauses of the Parley process during the phase, from its own `/metrics` ' +
+      '(`nodejs_gc_duration_seconds`): how many, their total ms, and in brackets the ms of major collections ' +
+      '(mark-compact and incremental marking steps).',
     '',
   );
 
