@@ -12,6 +12,6 @@ import { setFlagsFromString } from 'node:v8';
  * without pretenuring (2 ms). Measured with `npm run bench:webhooks` (docs/benchmarks.md, "2026-12-04,
  * evening").
  */
-export const V8_FLAGS = ['--no-allocation-site-pretenuring'] as const;
+const V8_FLAGS = ['--no-allocation-site-pretenuring'] as const;
 
 for (const flag of V8_FLAGS) setFlagsFromString(flag);
