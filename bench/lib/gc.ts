@@ -23,7 +23,7 @@ export async function scrapeGc(origin: string): Promise<GcTotals> {
   return parseGcTotals(await response.text());
 }
 
-export function parseGcTotals(exposition: string): GcTotals {
+function parseGcTotals(exposition: string): GcTotals {
   const totals: GcTotals = {};
   const line = new RegExp(`^${GC_METRIC}_(sum|count)\\{kind="(\\w+)"\\} ([\\d.e+-]+)$`);
   for (const text of exposition.split('\n')) {
