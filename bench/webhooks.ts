@@ -28,7 +28,9 @@ import { describeGc, gcBetween, scrapeGc } from './lib/gc.js';
 import {
   closedLoop,
   openLoop,
+  combineOpenLoops,
   openLoopAgent,
+  openLoopSamples,
   prepare,
   sendOne,
   RequestSource,
@@ -37,6 +39,7 @@ import {
 import {
   busiestProcesses,
   cleanUp,
+  combineResources,
   freePort,
   installExitHandlers,
   onCleanup,
@@ -65,6 +68,9 @@ const HELP = `npm run bench:webhooks -- [flags]
                           connections (default 3)
   --connections <n>       closed-loop connections (default 100)
   --rate <n>              open-loop callbacks per second, also the refresh rate (default 500)
+  --open-slices <n>       the ceiling's and Parley's open-loop phases interleaved in n slices each, in ABBA
+                          order, so that the shared machine's other work falls on both alike (default 10;
+                          1 = one after the other)
   --channels <list>       wecom,tencent,cometchat (default all three)
   --model-latency-ms <n>  the fake LLM's time per answer (default 500)
   --e2e-rate <n>          end-to-end messages per second per channel (default 10)
@@ -90,6 +96,7 @@ interface Options {
   warmup: number;
   connections: number;
   rate: number;
+  openSlices: number;
   channels: Channel[];
   modelLatencyMs: number;
   e2eRate: number;
@@ -122,6 +129,7 @@ function parseOptions(): Options | undefined {
       warmup: { type: 'string', default: '3' },
       connections: { type: 'string', default: '100' },
       rate: { type: 'string', default: '500' },
+      'open-slices': { type: 'string', default: '10' },
       channels: { type: 'string', default: CHANNELS.join(',') },
       'model-latency-ms': { type: 'string', default: '500' },
       'e2e-rate': { type: 'string', default: '10' },
@@ -167,6 +175,7 @@ function parseOptions(): Options | undefined {
     warmup: number('warmup', values.warmup, 0, 60),
     connections: number('connections', values.connections, 1, 1000),
     rate: number('rate', values.rate, 1, 20_000),
+    openSlices: number('open-slices', values['open-slices'], 1, 100),
     channels: channels as Channel[],
     modelLatencyMs: number('model-latency-ms', values['model-latency-ms'], 0, 120_000),
     e2eRate: number('e2e-rate', values['e2e-rate'], 0.1, 200),
@@ -442,13 +451,26 @@ const usersFor = (count: number) => Math.max(1000, Math.ceil(count / 10));
 /** What takes the load: Parley, the ceiling, or the bare server storing the way Parley does (--decompose). */
 type Target = 'parley' | 'ceiling' | Exclude<BareStore, 'insert'>;
 
-async function measure(
+/** What drives one target in a phase: how its requests are made, its warm-up requests, its connections. */
+interface TargetLoad {
+  target: Target;
+  origin: string;
+  pid: number;
+  /** Requests the measured phase needs (precomputed with `prepare(count, make)`). */
+  count: number;
+  make: (index: number) => PreparedRequest;
+  warmUpSource: RequestSource;
+  /** Open loop: the keep-alive connections its warm-up opens and its measurement then uses. */
+  agent?: Agent;
+}
+
+async function loadFor(
   context: AckContext,
   target: Target,
   channel: Channel,
   mode: 'closed' | 'open',
   expectedThroughput: number,
-): Promise<Measured> {
+): Promise<TargetLoad> {
   const { options, requests } = context;
   const origin = target === 'parley' ? context.parley.origin : context.ceiling.origin;
   const pid = target === 'parley' ? context.parley.child.pid : context.ceiling.child.pid;
@@ -474,26 +496,131 @@ async function measure(
     const request = requests[channel].message(index, warmBatch);
     return { ...request, headers: { ...request.headers, ...extraHeaders } };
   });
+  const agent = mode === 'open' ? openLoopAgent() : undefined;
+  return { target, origin, pid, count, make, warmUpSource, agent };
+}
+
+async function measure(
+  context: AckContext,
+  target: Target,
+  channel: Channel,
+  mode: 'closed' | 'open',
+  expectedThroughput: number,
+): Promise<Measured> {
+  const { options } = context;
+  const load = await loadFor(context, target, channel, mode, expectedThroughput);
   if (mode === 'closed' && options.warmup > 0) {
     await closedLoop({
-      origin,
+      origin: load.origin,
       connections: options.connections,
       seconds: options.warmup,
-      source: warmUpSource,
+      source: load.warmUpSource,
     });
     await sleep(500);
   }
-  const source = prepare(count, make);
+  const source = prepare(load.count, load.make);
   await settle(context.db);
-  const agent = mode === 'open' ? openLoopAgent() : undefined;
-  if (agent) await openLoopWarmUp(context, origin, warmUpSource, agent);
+  if (load.agent) await openLoopWarmUp(context, load.origin, load.warmUpSource, load.agent);
   const before = await countRows(context.db, target, channel);
   const profileLabel = `${channel}-${mode}`;
   const profiling = target === 'parley' && options.profile === profileLabel;
   if (profiling) await startProfile(context);
-  const sampler = new ResourceSampler(
+  const sampler = await samplerFor(context, load.pid);
+  const gcBefore = target === 'parley' ? await scrapeGc(load.origin) : undefined;
+  sampler.start(loadavg()[0]);
+  const result: LoadResult =
+    mode === 'closed'
+      ? await closedLoop({
+          origin: load.origin,
+          connections: options.connections,
+          seconds: options.duration,
+          source,
+        })
+      : await openLoop({
+          origin: load.origin,
+          rate: options.rate,
+          seconds: options.duration,
+          source,
+          agent: load.agent,
+        });
+  load.agent?.destroy();
+  const resources = sampler.stop();
+  const gc = gcBefore ? gcBetween(gcBefore, await scrapeGc(load.origin)) : undefined;
+  if (profiling) await collectProfile(context, `parley-${profileLabel}`);
+  const storedRows = (await countRows(context.db, target, channel)) - before;
+  return measured(context, target, channel, mode, { result, resources, storedRows, gc });
+}
+
+/**
+ * The open-loop phases of several targets (the ceiling and Parley), interleaved: --open-slices slices of
+ * --duration / --open-slices seconds each, alternating in ABBA order (ceiling, Parley, Parley, ceiling, …),
+ * so that whatever else the shared machine does meanwhile falls on every target alike. Each target's
+ * percentiles are over all of its slices. Parley's GC pauses (and a --profile) span the whole interleaved
+ * phase; Parley is idle during the other targets' slices.
+ */
+async function measureOpenInterleaved(
+  context: AckContext,
+  channel: Channel,
+  targets: Target[],
+): Promise<Measured[]> {
+  const { options } = context;
+  const loads: TargetLoad[] = [];
+  for (const target of targets) loads.push(await loadFor(context, target, channel, 'open', options.rate));
+  const sources = loads.map((load) => prepare(load.count, load.make));
+  await settle(context.db);
+  for (const load of loads) await openLoopWarmUp(context, load.origin, load.warmUpSource, load.agent!);
+  const before = await Promise.all(loads.map((load) => countRows(context.db, load.target, channel)));
+  const parley = loads.find((load) => load.target === 'parley');
+  const profiling = parley !== undefined && options.profile === `${channel}-open`;
+  if (profiling) await startProfile(context);
+  const gcBefore = parley ? await scrapeGc(parley.origin) : undefined;
+
+  const runs = loads.map(() => [] as LoadResult[]);
+  const parts = loads.map(() => [] as PhaseResources[]);
+  const samples = loads.map(() => openLoopSamples());
+  const forward = loads.map((_load, index) => index);
+  const backward = [...forward].reverse();
+  for (let slice = 0; slice < options.openSlices; slice++) {
+    for (const index of slice % 2 === 0 ? forward : backward) {
+      const load = loads[index];
+      const sampler = await samplerFor(context, load.pid);
+      sampler.start(loadavg()[0]);
+      runs[index].push(
+        await openLoop({
+          origin: load.origin,
+          rate: options.rate,
+          seconds: options.duration / options.openSlices,
+          source: sources[index],
+          agent: load.agent,
+          samples: samples[index],
+        }),
+      );
+      parts[index].push(sampler.stop());
+    }
+  }
+  for (const load of loads) load.agent?.destroy();
+  const gc = parley && gcBefore ? gcBetween(gcBefore, await scrapeGc(parley.origin)) : undefined;
+  if (profiling) await collectProfile(context, `parley-${channel}-open`);
+  const results: Measured[] = [];
+  for (const [index, load] of loads.entries()) {
+    const storedRows = (await countRows(context.db, load.target, channel)) - before[index];
+    results.push(
+      measured(context, load.target, channel, 'open', {
+        result: combineOpenLoops(runs[index], samples[index]),
+        resources: combineResources(parts[index]),
+        storedRows,
+        gc: load.target === 'parley' ? gc : undefined,
+      }),
+    );
+  }
+  return results;
+}
+
+/** CPU, RSS and others' CPU during a phase: the target's process, the benchmark database's backends, us. */
+async function samplerFor(context: AckContext, targetPid: number): Promise<ResourceSampler> {
+  return new ResourceSampler(
     {
-      target: pid,
+      target: targetPid,
       parley: context.parley.child.pid,
       ceiling: context.ceiling.child.pid,
       postgres: await backendPids(context.db),
@@ -501,22 +628,22 @@ async function measure(
     },
     async () => ({ postgres: await backendPids(context.db) }),
   );
-  const gcBefore = target === 'parley' ? await scrapeGc(origin) : undefined;
-  sampler.start(loadavg()[0]);
-  const result: LoadResult =
-    mode === 'closed'
-      ? await closedLoop({ origin, connections: options.connections, seconds: options.duration, source })
-      : await openLoop({ origin, rate: options.rate, seconds: options.duration, source, agent });
-  agent?.destroy();
-  const resources = sampler.stop();
-  const gc = gcBefore ? gcBetween(gcBefore, await scrapeGc(origin)) : undefined;
-  if (profiling) await collectProfile(context, `parley-${profileLabel}`);
+}
+
+/** Records a phase's peaks and problems, and logs its line. */
+function measured(
+  context: AckContext,
+  target: Target,
+  channel: Channel,
+  mode: 'closed' | 'open',
+  phase: Measured,
+): Measured {
+  const { result, resources, storedRows, gc } = phase;
   context.rss.parley = Math.max(context.rss.parley, resources.maxRssMb.parley ?? 0);
   if (target === 'parley' && mode === 'open') {
     context.rss.parleyOpen = Math.max(context.rss.parleyOpen, resources.maxRssMb.parley ?? 0);
   }
   context.rss.ceiling = Math.max(context.rss.ceiling, resources.maxRssMb.ceiling ?? 0);
-  const storedRows = (await countRows(context.db, target, channel)) - before;
   checkResult(context, `${channel} ${target} ${mode}`, result, storedRows);
   log(
     `${channel.padEnd(9)} ${target.padEnd(7)} ${mode.padEnd(6)} ${Math.round(result.throughput)}/s ` +
@@ -528,7 +655,7 @@ async function measure(
       `RSS ${Math.round(resources.maxRssMb.target ?? 0)} MB` +
       (gc ? ` GC ${describeGc(gc)} ms` : ''),
   );
-  return { result, resources, storedRows, gc };
+  return phase;
 }
 
 const perRequest = (resources: PhaseResources, group: string, ok: number) =>
@@ -846,8 +973,13 @@ async function main(): Promise<void> {
       'closed',
       Math.min(PRECOMPUTE_RATE, ceilingClosed.result.throughput * 1.3 + 200),
     );
-    const ceilingOpen = await measure(context, 'ceiling', channel, 'open', options.rate);
-    const parleyOpen = await measure(context, 'parley', channel, 'open', options.rate);
+    const [ceilingOpen, parleyOpen] =
+      options.openSlices > 1
+        ? await measureOpenInterleaved(context, channel, ['ceiling', 'parley'])
+        : [
+            await measure(context, 'ceiling', channel, 'open', options.rate),
+            await measure(context, 'parley', channel, 'open', options.rate),
+          ];
     const expected = Math.min(PRECOMPUTE_RATE, ceilingClosed.result.throughput * 1.3 + 200);
     const decomposition = options.decompose
       ? {
@@ -885,6 +1017,7 @@ async function main(): Promise<void> {
       duration: options.duration,
       connections: options.connections,
       rate: options.rate,
+      openSlices: options.openSlices,
       warmup: options.warmup,
       modelLatencyMs: options.modelLatencyMs,
       ackRole: options.ackRole,

@@ -137,6 +137,50 @@ export interface OpenLoopOptions {
   onResponse?: (request: PreparedRequest, status: number, body: string, sentAt: number) => void;
   /** Connections to use, e.g. those a warm-up opened (openLoopAgent); left open. Default: new ones, closed at the end. */
   agent?: Agent;
+  /**
+   * Latencies are added here (and summarised from here), so that several runs — the slices of an interleaved
+   * phase — summarise as one (combineOpenLoops). Default: this run's own.
+   */
+  samples?: OpenLoopSamples;
+}
+
+/** The latencies of one or more open-loop runs: from the scheduled send time, and from the actual send. */
+export interface OpenLoopSamples {
+  fromSchedule: Samples;
+  fromSend: Samples;
+}
+
+export const openLoopSamples = (): OpenLoopSamples => ({
+  fromSchedule: new Samples(),
+  fromSend: new Samples(),
+});
+
+/** The open-loop runs that shared `samples`, as one run: counts and seconds added, percentiles over them all. */
+export function combineOpenLoops(runs: LoadResult[], samples: OpenLoopSamples): LoadResult {
+  const sum = (pick: (run: LoadResult) => number | undefined) =>
+    runs.reduce((total, run) => total + (pick(run) ?? 0), 0);
+  const seconds = sum((run) => run.seconds);
+  const statusCodes: Record<string, number> = {};
+  for (const run of runs) {
+    for (const [status, count] of Object.entries(run.statusCodes)) {
+      statusCodes[status] = (statusCodes[status] ?? 0) + count;
+    }
+  }
+  return {
+    mode: 'open',
+    seconds,
+    ok: sum((run) => run.ok),
+    non2xx: sum((run) => run.non2xx),
+    errors: sum((run) => run.errors),
+    throughput: sum((run) => run.ok) / seconds,
+    latency: samples.fromSchedule.summary(),
+    latencyFromSend: samples.fromSend.summary(),
+    offeredRate: runs[0]?.offeredRate,
+    skipped: sum((run) => run.skipped),
+    // The runs share one RequestSource per target: its count so far.
+    onTheFly: runs.at(-1)?.onTheFly ?? 0,
+    statusCodes,
+  };
 }
 
 /** Keep-alive connections for open loops: a warm-up and the measured loop after it can share them. */
@@ -151,8 +195,7 @@ export async function openLoop(options: OpenLoopOptions): Promise<LoadResult> {
   const maxInFlight = options.maxInFlight ?? 2000;
   const total = Math.max(1, Math.round(options.rate * options.seconds));
   const interval = 1000 / options.rate;
-  const fromSchedule = new Samples();
-  const fromSend = new Samples();
+  const { fromSchedule, fromSend } = options.samples ?? openLoopSamples();
   const statusCodes: Record<string, number> = {};
   let ok = 0;
   let non2xx = 0;

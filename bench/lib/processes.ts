@@ -201,6 +201,30 @@ export interface PhaseResources {
 }
 
 /**
+ * Phases measured in parts (the slices of an interleaved phase) as one: seconds added, CPU and machine
+ * percentages averaged over the seconds, the highest RSS, the load average at the start.
+ */
+export function combineResources(parts: PhaseResources[]): PhaseResources {
+  const seconds = parts.reduce((total, part) => total + part.seconds, 0);
+  const weighted = (pick: (part: PhaseResources) => number) =>
+    parts.reduce((total, part) => total + pick(part) * part.seconds, 0) / seconds;
+  const groups = new Set(parts.flatMap((part) => Object.keys(part.cpuPercent)));
+  const processes = new Set(parts.flatMap((part) => Object.keys(part.maxRssMb)));
+  return {
+    seconds,
+    maxRssMb: Object.fromEntries(
+      [...processes].map((name) => [name, Math.max(...parts.map((part) => part.maxRssMb[name] ?? 0))]),
+    ),
+    cpuPercent: Object.fromEntries(
+      [...groups].map((name) => [name, weighted((part) => part.cpuPercent[name] ?? 0)]),
+    ),
+    machineBusyPercent: weighted((part) => part.machineBusyPercent),
+    othersPercent: weighted((part) => part.othersPercent),
+    loadAverage1m: parts[0]?.loadAverage1m ?? Number.NaN,
+  };
+}
+
+/**
  * Samples RSS every `intervalMs` (single processes) and CPU between start and stop (groups of processes,
  * e.g. the Postgres backends serving the benchmark's database), plus everything else the machine did.
  */

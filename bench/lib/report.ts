@@ -69,6 +69,8 @@ export interface RunResults {
     duration: number;
     connections: number;
     rate: number;
+    /** The ceiling's and Parley's open-loop phases interleaved in this many slices each (1: one after the other). */
+    openSlices: number;
     warmup: number;
     modelLatencyMs: number;
     ackRole: string;
@@ -194,7 +196,13 @@ export function renderSection(results: RunResults, previousRuns: string[], notes
     `- **Open loop**: ${options.rate} requests/s evenly spaced for ${options.duration} s, whatever the server ` +
       `does, after a ${options.warmup} s warm-up at the same rate on the same keep-alive connections; latency ` +
       'is measured from the *scheduled* send time (no coordinated omission); "p99 from send" is from the ' +
-      'actual write.',
+      'actual write.' +
+      (options.openSlices > 1
+        ? ` The ceiling's and Parley's open loops are interleaved: ${options.openSlices} slices of ` +
+          `${round(options.duration / options.openSlices, 2)} s each, alternating ceiling, Parley, Parley, ` +
+          "ceiling, … (both warmed up first), so that the shared machine's other work falls on both alike; " +
+          "each one's percentiles are over all of its slices."
+        : ''),
     `- **Ack phases** run against Parley with \`ROLE=${options.ackRole}\`` +
       (options.ackRole === 'api'
         ? ' (the webhook tier of the scale-out layout): the accept path is the same — verify, decrypt, ' +
