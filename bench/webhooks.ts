@@ -548,7 +548,7 @@ async function measure(
   const gc = gcBefore ? gcBetween(gcBefore, await scrapeGc(load.origin)) : undefined;
   if (profiling) await collectProfile(context, `parley-${profileLabel}`);
   const storedRows = (await countRows(context.db, target, channel)) - before;
-  return measured(context, target, channel, mode, { result, resources, storedRows, gc });
+  return recordPhase(context, target, channel, mode, { result, resources, storedRows, gc });
 }
 
 /**
@@ -568,7 +568,9 @@ async function measureOpenInterleaved(
   for (const target of targets) loads.push(await loadFor(context, target, channel, 'open', options.rate));
   const sources = loads.map((load) => prepare(load.count, load.make));
   await settle(context.db);
-  for (const load of loads) await openLoopWarmUp(context, load.origin, load.warmUpSource, load.agent!);
+  for (const load of loads) {
+    if (load.agent) await openLoopWarmUp(context, load.origin, load.warmUpSource, load.agent);
+  }
   const before = await Promise.all(loads.map((load) => countRows(context.db, load.target, channel)));
   const parley = loads.find((load) => load.target === 'parley');
   const profiling = parley !== undefined && options.profile === `${channel}-open`;
@@ -605,7 +607,7 @@ async function measureOpenInterleaved(
   for (const [index, load] of loads.entries()) {
     const storedRows = (await countRows(context.db, load.target, channel)) - before[index];
     results.push(
-      measured(context, load.target, channel, 'open', {
+      recordPhase(context, load.target, channel, 'open', {
         result: combineOpenLoops(runs[index], samples[index]),
         resources: combineResources(parts[index]),
         storedRows,
@@ -631,7 +633,7 @@ async function samplerFor(context: AckContext, targetPid: number): Promise<Resou
 }
 
 /** Records a phase's peaks and problems, and logs its line. */
-function measured(
+function recordPhase(
   context: AckContext,
   target: Target,
   channel: Channel,
