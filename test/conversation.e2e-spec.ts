@@ -385,6 +385,11 @@ describe('Conversation engine', () => {
         /parley_deliveries_total\{channel="cometchat",status="delivered"\} [1-9]/,
       );
       expect(response.text).toMatch(/parley_answer_queue_depth \d+/);
+      const accepted = Number(/parley_accept_batch_size_sum (\d+)/.exec(response.text)?.[1]);
+      const statements = Number(/parley_accept_batch_size_count (\d+)/.exec(response.text)?.[1]);
+      expect(statements).toBeGreaterThan(0);
+      expect(accepted).toBeGreaterThanOrEqual(statements);
+      expect(response.text).toMatch(new RegExp(`parley_accept_seconds_count ${statements}\\b`));
       const ready = await t.anonymous().get('/health/ready').expect(200);
       expect(ready.body.checks.queue).toBe('ok');
     });

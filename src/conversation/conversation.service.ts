@@ -5,6 +5,7 @@ import { InjectLogger } from '../core/core.module.js';
 import { NotFoundError, ValidationFailedError } from '../common/errors.js';
 import { preparedQuery } from '../common/prepared-query.js';
 import { QueueService } from '../queue/queue.service.js';
+import { Metrics } from '../metrics/metrics.service.js';
 import type { BotPolicyConfig } from '../provider/provider-types.js';
 import { ProviderService } from '../provider/provider.service.js';
 import { StoreService } from '../store/store.service.js';
@@ -65,6 +66,7 @@ export class ConversationService implements OnModuleInit {
     private readonly queue: QueueService,
     private readonly providers: ProviderService,
     private readonly stores: StoreService,
+    private readonly metrics: Metrics,
     @InjectLogger() private readonly logger: Logger,
   ) {}
 
@@ -158,14 +160,16 @@ export class ConversationService implements OnModuleInit {
     const accepting = this.accepting;
     if (!accepting) throw new Error('ConversationService is not initialised (onModuleInit)');
     const plan = planBatch(items);
+    this.metrics.acceptBatchSize.observe(items.length);
     const rows = await this.withConnection(async (runner) => {
+      const timed = this.metrics.acceptSeconds.startTimer();
       const accepted = await preparedQuery<AcceptResultRow>(runner, accepting.sql, [
         JSON.stringify(plan.rows),
         JSON.stringify(plan.chats),
         new Date(),
         ANSWER_QUEUE,
         ...accepting.jobDefaults,
-      ]);
+      ]).finally(() => timed());
       if (accepted.length !== plan.rows.length || accepted.some((row, index) => row.ord !== index)) {
         throw new Error(
           `the accept statement returned ${accepted.length} rows for ${plan.rows.length} messages`,

@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { QueueService } from '../queue/queue.service.js';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const ACCEPT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 const ANSWER_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300];
 
 export type WebhookOutcome = 'accepted' | 'rejected' | 'error';
@@ -27,6 +28,20 @@ export class Metrics {
     help: 'Time to acknowledge a platform webhook',
     labelNames: ['channel'] as const,
     buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly acceptBatchSize = new Histogram({
+    name: 'parley_accept_batch_size',
+    help: 'Webhooks served by one accept statement (those arriving while one runs share the next)',
+    buckets: [1, 2, 4, 8, 16, 32, 64],
+    registers: [this.registry],
+  });
+
+  readonly acceptSeconds = new Histogram({
+    name: 'parley_accept_seconds',
+    help: 'Time to run one accept statement, connection included: its batch, and the webhooks arriving meanwhile, wait for it',
+    buckets: ACCEPT_BUCKETS,
     registers: [this.registry],
   });
 
