@@ -375,7 +375,7 @@ describe('Conversation engine', () => {
       await t.admin().get('/api/v1/conversations/00000000-0000-4000-8000-000000000000/messages').expect(404);
     });
 
-    it('exposes answer, token, delivery and queue metrics for Prometheus', async () => {
+    it('exposes accept, answer, token, delivery and queue metrics for Prometheus', async () => {
       const response = await t.anonymous().get('/metrics').expect(200);
       expect(response.headers['content-type']).toMatch(/text\/plain/);
       expect(response.text).toMatch(/parley_answers_total\{outcome="done"\} [1-9]/);
