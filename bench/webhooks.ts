@@ -24,7 +24,14 @@ import {
   type BareStore,
 } from './lib/channels.js';
 import { DeliveryWatch, runEndToEnd, streamIdOf, type E2EResult } from './lib/e2e.js';
-import { describeGc, gcBetween, scrapeGc } from './lib/gc.js';
+import {
+  acceptBetween,
+  describeAccept,
+  describeGc,
+  gcBetween,
+  scrapeParley,
+  type ParleyTotals,
+} from './lib/parley-metrics.js';
 import {
   closedLoop,
   openLoop,
@@ -526,7 +533,7 @@ async function measure(
   const profiling = target === 'parley' && options.profile === profileLabel;
   if (profiling) await startProfile(context);
   const sampler = await samplerFor(context, load.pid);
-  const gcBefore = target === 'parley' ? await scrapeGc(load.origin) : undefined;
+  const parleyBefore = target === 'parley' ? await scrapeParley(load.origin) : undefined;
   sampler.start(loadavg()[0]);
   const result: LoadResult =
     mode === 'closed'
@@ -545,10 +552,10 @@ async function measure(
         });
   load.agent?.destroy();
   const resources = sampler.stop();
-  const gc = gcBefore ? gcBetween(gcBefore, await scrapeGc(load.origin)) : undefined;
+  const parleyDuring = parleyBefore ? await parleyBetween(parleyBefore, load.origin) : {};
   if (profiling) await collectProfile(context, `parley-${profileLabel}`);
   const storedRows = (await countRows(context.db, target, channel)) - before;
-  return recordPhase(context, target, channel, mode, { result, resources, storedRows, gc });
+  return recordPhase(context, target, channel, mode, { result, resources, storedRows, ...parleyDuring });
 }
 
 /**
@@ -575,7 +582,7 @@ async function measureOpenInterleaved(
   const parley = loads.find((load) => load.target === 'parley');
   const profiling = parley !== undefined && options.profile === `${channel}-open`;
   if (profiling) await startProfile(context);
-  const gcBefore = parley ? await scrapeGc(parley.origin) : undefined;
+  const parleyBefore = parley ? await scrapeParley(parley.origin) : undefined;
 
   const runs = loads.map(() => [] as LoadResult[]);
   const parts = loads.map(() => [] as PhaseResources[]);
@@ -601,7 +608,7 @@ async function measureOpenInterleaved(
     }
   }
   for (const load of loads) load.agent?.destroy();
-  const gc = parley && gcBefore ? gcBetween(gcBefore, await scrapeGc(parley.origin)) : undefined;
+  const parleyDuring = parley && parleyBefore ? await parleyBetween(parleyBefore, parley.origin) : {};
   if (profiling) await collectProfile(context, `parley-${channel}-open`);
   const results: Measured[] = [];
   for (const [index, load] of loads.entries()) {
@@ -611,11 +618,17 @@ async function measureOpenInterleaved(
         result: combineOpenLoops(runs[index], samples[index]),
         resources: combineResources(parts[index]),
         storedRows,
-        gc: load.target === 'parley' ? gc : undefined,
+        ...(load.target === 'parley' ? parleyDuring : {}),
       }),
     );
   }
   return results;
+}
+
+/** Parley's GC pauses and accept statements since `before`, from its /metrics. */
+async function parleyBetween(before: ParleyTotals, origin: string): Promise<Pick<Measured, 'gc' | 'accept'>> {
+  const after = await scrapeParley(origin);
+  return { gc: gcBetween(before, after), accept: acceptBetween(before, after) };
 }
 
 /** CPU, RSS and others' CPU during a phase: the target's process, the benchmark database's backends, us. */
@@ -640,7 +653,7 @@ function recordPhase(
   mode: 'closed' | 'open',
   phase: Measured,
 ): Measured {
-  const { result, resources, storedRows, gc } = phase;
+  const { result, resources, storedRows, gc, accept } = phase;
   context.rss.parley = Math.max(context.rss.parley, resources.maxRssMb.parley ?? 0);
   if (target === 'parley' && mode === 'open') {
     context.rss.parleyOpen = Math.max(context.rss.parleyOpen, resources.maxRssMb.parley ?? 0);
@@ -655,7 +668,8 @@ function recordPhase(
       `Postgres ${Math.round(resources.cpuPercent.postgres)}% (${perRequest(resources, 'postgres', result.ok)} ms/req) ` +
       `others ${Math.round(resources.othersPercent)}% ` +
       `RSS ${Math.round(resources.maxRssMb.target ?? 0)} MB` +
-      (gc ? ` GC ${describeGc(gc)} ms` : ''),
+      (gc ? ` GC ${describeGc(gc)} ms` : '') +
+      (accept?.statements ? ` accept ${describeAccept(accept)}` : ''),
   );
   return phase;
 }
@@ -768,7 +782,7 @@ async function measureRefresh(context: AckContext): Promise<Measured & { streams
     },
     async () => ({ postgres: await backendPids(context.db) }),
   );
-  const gcBefore = await scrapeGc(context.parley.origin);
+  const parleyBefore = await scrapeParley(context.parley.origin);
   sampler.start(loadavg()[0]);
   const result = await openLoop({
     origin: context.parley.origin,
@@ -779,7 +793,7 @@ async function measureRefresh(context: AckContext): Promise<Measured & { streams
   });
   agent.destroy();
   const resources = sampler.stop();
-  const gc = gcBetween(gcBefore, await scrapeGc(context.parley.origin));
+  const { gc } = await parleyBetween(parleyBefore, context.parley.origin);
   if (profiling) await collectProfile(context, 'parley-wecom-refresh');
   context.rss.parley = Math.max(context.rss.parley, resources.maxRssMb.parley ?? 0);
   checkResult(context, 'wecom refresh', result, result.ok);

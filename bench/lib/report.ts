@@ -5,7 +5,7 @@ import type { Channel } from './channels.js';
 import type { E2EResult } from './e2e.js';
 import type { LoadResult } from './load.js';
 import type { PhaseResources } from './processes.js';
-import { describeGc, type GcDuringPhase } from './gc.js';
+import { describeAccept, describeGc, type AcceptDuringPhase, type GcDuringPhase } from './parley-metrics.js';
 import { round } from './stats.js';
 
 export interface MachineInfo {
@@ -42,6 +42,8 @@ export interface Measured {
   storedRows: number;
   /** Parley's garbage-collection pauses during the phase (Parley phases only). */
   gc?: GcDuringPhase;
+  /** Parley's accept statements during the phase (Parley phases only). */
+  accept?: AcceptDuringPhase;
 }
 
 export interface ChannelResults {
@@ -175,6 +177,7 @@ function loadRow(label: string, measured: Measured): string {
     `${int(resources.othersPercent)}%`,
     round(resources.loadAverage1m, 2).toFixed(2),
     describeGc(measured.gc),
+    describeAccept(measured.accept),
   ].join(' | ');
 }
 
@@ -226,8 +229,8 @@ export function renderSection(results: RunResults, previousRuns: string[], notes
     lines.push(`> Profiled phases (slowed by the profiler): ${results.profiled.join(', ')}.`, '');
   }
   lines.push(
-    "| Channel / target / mode | 2xx/s | p50 ms | p99 ms | p99 from send ms | 2xx | failed | server CPU · ms/req | Postgres CPU · ms/req | load gen CPU | others' CPU | load 1m | Parley GC pauses · ms (major) |",
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    "| Channel / target / mode | 2xx/s | p50 ms | p99 ms | p99 from send ms | 2xx | failed | server CPU · ms/req | Postgres CPU · ms/req | load gen CPU | others' CPU | load 1m | Parley GC pauses · ms (major) | Parley accept statements · webhooks each · ms each · over 10 ms |",
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   for (const channel of results.channels) {
     lines.push(
@@ -263,7 +266,9 @@ export function renderSection(results: RunResults, previousRuns: string[], notes
       'people\'s work, Postgres background processes, the kernel threads. "Parley GC" is the garbage ' +
       'collection pauses of the Parley process during the phase, from its own `/metrics` ' +
       '(`nodejs_gc_duration_seconds`): how many, their total ms, and in brackets the ms of major collections ' +
-      '(mark-compact and incremental marking steps).',
+      '(mark-compact and incremental marking steps). "Parley accept statements" (from `parley_accept_batch_size` ' +
+      "and `parley_accept_seconds`): how many statements stored the phase's webhooks, the mean webhooks and ms " +
+      'per statement, and how many took over 10 ms — one held up holds up every webhook arriving meanwhile.',
     '',
   );
 
