@@ -772,16 +772,7 @@ async function measureRefresh(context: AckContext): Promise<Measured & { streams
   );
   const profiling = options.profile === 'wecom-refresh';
   if (profiling) await startProfile(context);
-  const sampler = new ResourceSampler(
-    {
-      target: context.parley.child.pid,
-      parley: context.parley.child.pid,
-      ceiling: context.ceiling.child.pid,
-      postgres: await backendPids(context.db),
-      loadgen: process.pid,
-    },
-    async () => ({ postgres: await backendPids(context.db) }),
-  );
+  const sampler = await samplerFor(context, context.parley.child.pid);
   const parleyBefore = await scrapeParley(context.parley.origin);
   sampler.start(loadavg()[0]);
   const result = await openLoop({

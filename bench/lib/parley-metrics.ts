@@ -68,8 +68,9 @@ function parseGcTotals(exposition: string): GcTotals {
 }
 
 function parseAcceptTotals(exposition: string): AcceptTotals {
+  const lines = exposition.split('\n');
   const value = (sample: string) => {
-    const line = exposition.split('\n').find((text) => text.startsWith(`${sample} `));
+    const line = lines.find((text) => text.startsWith(`${sample} `));
     return line ? Number(line.slice(sample.length + 1)) : 0;
   };
   return {
