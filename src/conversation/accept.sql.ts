@@ -14,7 +14,10 @@
  *   queue's settings apply as to any job it sends.
  * The counts see the messages committed before this statement, as a separate query before it would.
  * Messages of one batch get created_at = now() + their position in microseconds, so the order of a
- * conversation's messages stays the order they were accepted in.
+ * conversation's messages stays the order they were accepted in (the inserts themselves need no sort).
+ * Postgres sets up every node of the plan again on each execution, about a fifth of the statement's time, so
+ * the statement has no node that most batches do not need: the token budget is a subquery per message, run
+ * only for a bot that has a budget (docs/benchmarks.md, "2026-12-04, late night").
  * On its own (no imports) so the webhook benchmark's bare server (bench/bare-ceiling.ts) can run exactly
  * this statement without loading the application.
  *
@@ -65,12 +68,6 @@ const ACCEPT_CTES = `
       raw jsonb, gate_notice text, rate_limit int, earlier_from_sender int, token_budget bigint,
       notice_texts jsonb)
   ),
-  spent_today AS (
-    SELECT b.bot_provider_id, coalesce(sum(s.tokens), 0)::bigint AS tokens
-    FROM (SELECT DISTINCT bot_provider_id FROM input WHERE token_budget > 0) b
-    LEFT JOIN bot_daily_tokens s ON s.bot_provider_id = b.bot_provider_id AND s.day = current_date
-    GROUP BY b.bot_provider_id
-  ),
   quota AS (
     SELECT m.ord, CASE
       WHEN m.gate_notice IS NOT NULL THEN m.gate_notice
@@ -79,9 +76,12 @@ const ACCEPT_CTES = `
         WHERE r.bot_provider_id = m.bot_provider_id AND r.sender_id = m.sender_id AND r.role = 'user'
           AND r.created_at > now() - interval '1 minute'
       ) >= m.rate_limit THEN 'rate-limited'
-      WHEN m.token_budget > 0 AND spent.tokens >= m.token_budget THEN 'budget-exhausted'
+      WHEN m.token_budget > 0 AND (
+        SELECT coalesce(sum(s.tokens), 0) FROM bot_daily_tokens s
+        WHERE s.bot_provider_id = m.bot_provider_id AND s.day = current_date
+      ) >= m.token_budget THEN 'budget-exhausted'
     END AS notice
-    FROM input m LEFT JOIN spent_today spent ON spent.bot_provider_id = m.bot_provider_id
+    FROM input m
   ),
   chat AS (
     INSERT INTO chats (bot_provider_id, platform, chat_key, is_group, participants, message_count, last_message_at)
@@ -110,7 +110,6 @@ const ACCEPT_CTES = `
       m.sender_id, m.sender_name, m.content, m.quoted_text, 'received', m.reply_target, m.raw,
       now() + m.ord * interval '1 microsecond', now()
     FROM input m JOIN chat ON chat.bot_provider_id = m.bot_provider_id AND chat.chat_key = m.chat_key
-    ORDER BY m.ord
     ON CONFLICT (bot_provider_id, platform_message_id) WHERE role = 'user' DO NOTHING
     RETURNING id, chat_id, bot_provider_id, platform_message_id, created_at
   ),
@@ -126,7 +125,6 @@ const ACCEPT_CTES = `
     FROM question q
     JOIN input m ON m.bot_provider_id = q.bot_provider_id AND m.platform_message_id = q.platform_message_id
     JOIN quota ON quota.ord = m.ord
-    ORDER BY m.ord
     RETURNING id, reply_to_id
   ),
   answer_jobs AS (@@ANSWER_JOBS@@)
