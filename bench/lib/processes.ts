@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 const PRELOAD = fileURLToPath(new URL('../child-preload.js', import.meta.url));
-const CLOCK_TICKS_PER_SECOND = 100;
+export const CLOCK_TICKS_PER_SECOND = 100;
 
 // ---------------------------------------------------------------- clean-up
 
@@ -167,8 +167,8 @@ export function rssMb(pid: number): number {
   }
 }
 
-/** utime + stime of a process, in clock ticks. */
-function processTicks(pid: number): number {
+/** utime + stime of a process, in clock ticks (NaN when it is gone). */
+export function processTicks(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

@@ -1,0 +1,113 @@
+/**
+ * Postgres's own cost of Parley's accept statement (acceptStatement, with pg-boss's job insert), repeatably:
+ * runs it `--statements` times per round on one connection, one message per statement as under light load
+ * (the open loop's batches are 1.0–1.1), and reads the serving backend's CPU time from /proc — so the
+ * database must be on this machine. CPU rather than wall time: other work on a shared machine hardly moves
+ * it, where the webhook benchmark's tail moves a lot (docs/benchmarks.md, "2026-12-04, late night").
+ *
+ *   tsc -p tsconfig.bench.json && node dist/bench/accept-cpu.js <database url> <bot provider id> \
+ *     [--statements 3000] [--rounds 3]
+ *
+ * The database needs Parley's schema, pg-boss's `answer` queue and a bot provider, e.g. the webhook
+ * benchmark's (`npm run bench:webhooks -- --channels cometchat --duration 3 --keep-database`; any provider
+ * id of its `providers` table). To compare two builds, run each build's copy of this script in turn.
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import plans from 'pg-boss/src/plans.js';
+import {
+  ACCEPT_JOB_DEFAULTS_FROM,
+  acceptStatement,
+  type AcceptChatRow,
+  type AcceptRow,
+} from '../src/conversation/accept.sql.js';
+import { CLOCK_TICKS_PER_SECOND, processTicks } from './lib/processes.js';
+
+const WARM_UP_STATEMENTS = 50;
+/** Senders (and chats) the messages cycle through: most statements update a chat, some create one. */
+const SENDERS = 5000;
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    statements: { type: 'string', default: '3000' },
+    rounds: { type: 'string', default: '3' },
+  },
+});
+const [databaseUrl, botProviderId] = positionals;
+if (!databaseUrl || !botProviderId) {
+  process.stderr.write(
+    'usage: node dist/bench/accept-cpu.js <database url> <bot provider id> [--statements n] [--rounds n]\n',
+  );
+  process.exit(1);
+}
+
+const sql = acceptStatement(plans.insertJobs('pgboss'));
+const parameterCount = Math.max(...[...sql.matchAll(/\$(\d+)/g)].map((match) => Number(match[1])));
+const run = randomBytes(4).toString('hex');
+
+/** One one-to-one message under the default policy, as ConversationService.accept plans it. */
+function parameters(index: number): unknown[] {
+  const sender = `accept-cpu-${index % SENDERS}`;
+  const text = 'How do I reset my password?';
+  const row: AcceptRow = {
+    ord: 0,
+    bot_provider_id: botProviderId,
+    platform: 'cometchat',
+    chat_key: sender,
+    sender_id: sender,
+    sender_name: null,
+    conversation_key: sender,
+    platform_message_id: `accept-cpu-${run}-${index}`,
+    content: text,
+    quoted_text: null,
+    reply_target: { receiver: sender, receiverType: 'user' },
+    raw: { data: { id: index, text } },
+    gate_notice: null,
+    rate_limit: 20,
+    earlier_from_sender: 0,
+    token_budget: 0,
+    notice_texts: { 'rate-limited': 'Please wait a minute.', 'budget-exhausted': 'Try again tomorrow.' },
+  };
+  const chat: AcceptChatRow = {
+    bot_provider_id: botProviderId,
+    platform: 'cometchat',
+    chat_key: sender,
+    is_group: false,
+    senders: [{ id: sender, name: null }],
+    message_count: 1,
+  };
+  // pg-boss's own parameters after ours: null takes its defaults, as Parley's unconfigured queue does.
+  const jobDefaults = Array.from({ length: parameterCount - ACCEPT_JOB_DEFAULTS_FROM + 1 }, () => null);
+  return [JSON.stringify([row]), JSON.stringify([chat]), new Date(), 'answer', ...jobDefaults];
+}
+
+const client = new pg.Client({ connectionString: databaseUrl });
+await client.connect();
+try {
+  const backend = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+  if (!Number.isFinite(processTicks(backend)))
+    throw new Error('the database server must run on this machine');
+  let index = 0;
+  const accept = () => client.query({ name: 'accept', text: sql, values: parameters(index++) });
+  for (let warm = 0; warm < WARM_UP_STATEMENTS; warm++) await accept();
+  const statements = Number(values.statements);
+  for (let round = 1; round <= Number(values.rounds); round++) {
+    const ticks = processTicks(backend);
+    const started = performance.now();
+    for (let count = 0; count < statements; count++) await accept();
+    const wallMs = (performance.now() - started) / statements;
+    const cpuMs = ((processTicks(backend) - ticks) * 1000) / CLOCK_TICKS_PER_SECOND / statements;
+    process.stdout.write(
+      `round ${round}: ${statements} statements, ${wallMs.toFixed(3)} ms each, backend CPU ${cpuMs.toFixed(3)} ms each\n`,
+    );
+  }
+  const plansUsed = await client.query<{ generic_plans: string; custom_plans: string }>(
+    "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'accept'",
+  );
+  const { generic_plans: generic, custom_plans: custom } = plansUsed.rows[0];
+  process.stdout.write(`plans: ${generic} generic, ${custom} custom\n`);
+} finally {
+  await client.end();
+}
