@@ -78,7 +78,7 @@ function parameters(index: number): unknown[] {
     senders: [{ id: sender, name: null }],
     message_count: 1,
   };
-  // pg-boss's own parameters after ours: null takes its defaults, as Parley's unconfigured queue does.
+  // pg-boss's own parameters after ours; null leaves pg-boss's built-in defaults in force.
   const jobDefaults = Array.from({ length: parameterCount - ACCEPT_JOB_DEFAULTS_FROM + 1 }, () => null);
   return [JSON.stringify([row]), JSON.stringify([chat]), new Date(), 'answer', ...jobDefaults];
 }
