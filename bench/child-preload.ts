@@ -5,6 +5,8 @@
  * - with BENCH_PROFILE_DIR set, a file `<dir>/start` starts a CPU profile of the main thread and a file
  *   `<dir>/stop` writes it to `<dir>/profile-<n>.cpuprofile`, so only the measured phase is profiled.
  *   (Files, not signals: Nest's shutdown hooks treat SIGUSR2 like SIGTERM.)
+ * - with BENCH_TRACE_FILE set (--trace), records webhooks, accept statements, stalls and GC pauses into that
+ *   file (bench/lib/trace-recorder.ts).
  */
 import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
@@ -58,4 +60,10 @@ if (profileDir) {
       .finally(() => (busy = false));
   }, 100);
   control.unref();
+}
+
+const traceFile = process.env.BENCH_TRACE_FILE;
+if (traceFile) {
+  const { installTraceRecorder } = await import('./lib/trace-recorder.js');
+  installTraceRecorder(traceFile);
 }

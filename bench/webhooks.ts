@@ -24,6 +24,7 @@ import {
   type BareStore,
 } from './lib/channels.js';
 import { DeliveryWatch, runEndToEnd, streamIdOf, type E2EResult } from './lib/e2e.js';
+import { describeTrace, readTrace, summariseTrace, TRACE_FLUSH_WAIT_MS } from './lib/trace.js';
 import {
   acceptBetween,
   describeAccept,
@@ -91,6 +92,9 @@ const HELP = `npm run bench:webhooks -- [flags]
                           unnamed and prepared statements): splits Parley's cost into database and the rest;
                           and batched per transaction as Parley does it
   --profile <phase>       CPU-profile one Parley phase, e.g. wecom-closed, tencent-open, wecom-refresh
+  --trace                 log what Parley's slowest open-loop webhooks coincided with (slow accept statements,
+                          event-loop stalls, GC pauses), recorded inside Parley (bench/lib/trace-recorder.ts;
+                          it costs Parley CPU, so a traced run's figures are not comparable with others)
   --parley <main.js>      the Parley build to measure (default dist/src/main.js; e.g. another worktree's)
   --parley-node-options=<flags>  extra node flags for the ack-phase Parley (note the =), e.g.
                           --parley-node-options="--max-old-space-size=160"
@@ -115,6 +119,7 @@ interface Options {
   keepDatabase: boolean;
   decompose: boolean;
   profile?: string;
+  trace: boolean;
   parleyNodeOptions: string[];
   /** The Parley build (main.js) to measure. */
   parley: string;
@@ -148,6 +153,7 @@ function parseOptions(): Options | undefined {
       'keep-database': { type: 'boolean', default: false },
       decompose: { type: 'boolean', default: false },
       profile: { type: 'string' },
+      trace: { type: 'boolean', default: false },
       'parley-node-options': { type: 'string', default: '' },
       parley: { type: 'string', default: 'dist/src/main.js' },
       output: { type: 'string', default: 'docs/benchmarks.md' },
@@ -194,6 +200,7 @@ function parseOptions(): Options | undefined {
     keepDatabase: values['keep-database'],
     decompose: values.decompose,
     profile: values.profile,
+    trace: values.trace,
     parleyNodeOptions: values['parley-node-options'].split(/\s+/).filter(Boolean),
     parley: resolve(values.parley),
     output: values.output,
@@ -266,6 +273,7 @@ async function startParley(
   workDir: string,
   profileDir?: string,
   nodeArgs: string[] = [],
+  traceFile?: string,
 ): Promise<Parley> {
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
@@ -288,6 +296,7 @@ async function startParley(
       PUBLIC_BASE_URL: origin,
       WECOM_RESPONSE_URL_HOSTS: sinkOrigin,
       ...(profileDir ? { BENCH_PROFILE_DIR: profileDir } : {}),
+      ...(traceFile ? { BENCH_TRACE_FILE: traceFile } : {}),
     },
   });
   onCleanup(`stop ${name}`, () => child.stop());
@@ -445,6 +454,8 @@ interface AckContext {
   warnings: string[];
   profiled: string[];
   profileDir: string;
+  /** Where the ack-phase Parley records its trace (--trace). */
+  traceFile?: string;
   /** Highest RSS (MB): Parley over every ack phase, Parley over its open-loop phases, the ceiling. */
   rss: { parley: number; parleyOpen: number; ceiling: number };
 }
@@ -587,6 +598,9 @@ async function measureOpenInterleaved(
   const runs = loads.map(() => [] as LoadResult[]);
   const parts = loads.map(() => [] as PhaseResources[]);
   const samples = loads.map(() => openLoopSamples());
+  /** Parley's slices, ms since the epoch (the trace recorder's clock). */
+  const parleyWindows: [number, number][] = [];
+  const epochNow = () => performance.timeOrigin + performance.now();
   const forward = loads.map((_load, index) => index);
   const backward = [...forward].reverse();
   for (let slice = 0; slice < options.openSlices; slice++) {
@@ -594,6 +608,7 @@ async function measureOpenInterleaved(
       const load = loads[index];
       const sampler = await samplerFor(context, load.pid);
       sampler.start(loadavg()[0]);
+      const sliceStart = epochNow();
       runs[index].push(
         await openLoop({
           origin: load.origin,
@@ -605,11 +620,13 @@ async function measureOpenInterleaved(
         }),
       );
       parts[index].push(sampler.stop());
+      if (load.target === 'parley') parleyWindows.push([sliceStart, epochNow()]);
     }
   }
   for (const load of loads) load.agent?.destroy();
   const parleyDuring = parley && parleyBefore ? await parleyBetween(parleyBefore, parley.origin) : {};
   if (profiling) await collectProfile(context, `parley-${channel}-open`);
+  if (context.traceFile) await logTrace(context.traceFile, channel, parleyWindows);
   const results: Measured[] = [];
   for (const [index, load] of loads.entries()) {
     const storedRows = (await countRows(context.db, load.target, channel)) - before[index];
@@ -623,6 +640,12 @@ async function measureOpenInterleaved(
     );
   }
   return results;
+}
+
+async function logTrace(file: string, channel: Channel, windows: [number, number][]): Promise<void> {
+  await sleep(TRACE_FLUSH_WAIT_MS);
+  const summary = summariseTrace(readTrace(file), windows);
+  log(`${channel.padEnd(9)} parley  open   trace: ${describeTrace(summary)}`);
 }
 
 /** Parley's GC pauses and accept statements since `before`, from its /metrics. */
@@ -827,6 +850,7 @@ async function main(): Promise<void> {
   const runId = randomBytes(3).toString('hex');
   const workDir = mkdtempSync(join(tmpdir(), 'parley-bench-'));
   const profileDir = mkdtempSync(join(workDir, 'profiles-'));
+  const traceFile = options.trace ? join(workDir, 'parley-ack-trace.jsonl') : undefined;
   log(`run ${runId}; logs and profiles in ${workDir}`);
   const otherLoad = await busiestProcesses(1000, new Set([process.pid]));
   const dbUrl = await recreateDatabase(options);
@@ -937,6 +961,7 @@ async function main(): Promise<void> {
     workDir,
     profiling ? profileDir : undefined,
     options.parleyNodeOptions,
+    traceFile,
   );
   const ceilingPort = await freePort();
   const ceilingChild = startChild({
@@ -967,6 +992,7 @@ async function main(): Promise<void> {
     warnings,
     profiled,
     profileDir,
+    traceFile,
     rss: { parley: 0, parleyOpen: 0, ceiling: 0 },
   };
   const ackStartedAt = new Date();
