@@ -3,7 +3,8 @@
  * with wall-clock times (ms since the epoch), every POST from arrival to response, every accept statement,
  * every event-loop stall over STALL_MS and every GC pause, and appends them as JSON lines (TraceRecord) to
  * `file` twice a second. It costs the process CPU of its own (a 1-ms timer, a hook per request and query):
- * a traced run's figures are for reading the tail, not for comparing with untraced runs.
+ * a traced run's figures are for reading the tail, not for comparing with untraced runs. Statements are seen
+ * when Parley loads the same `pg` module as this file does (a build inside this checkout, `--parley` included).
  */
 import { appendFileSync } from 'node:fs';
 import { Server } from 'node:http';
