@@ -92,9 +92,9 @@ const HELP = `npm run bench:webhooks -- [flags]
                           unnamed and prepared statements): splits Parley's cost into database and the rest;
                           and batched per transaction as Parley does it
   --profile <phase>       CPU-profile one Parley phase, e.g. wecom-closed, tencent-open, wecom-refresh
-  --trace                 log what Parley's slowest open-loop webhooks coincided with (slow accept statements,
-                          event-loop stalls, GC pauses), recorded inside Parley (bench/lib/trace-recorder.ts;
-                          it costs Parley CPU, so a traced run's figures are not comparable with others)
+  --trace                 log what Parley's slowest webhooks in each interleaved open loop coincided with (slow
+                          accept statements, event-loop stalls, GC pauses), recorded inside Parley
+                          (bench/lib/trace-recorder.ts); it costs Parley CPU, so the run is marked traced
   --parley <main.js>      the Parley build to measure (default dist/src/main.js; e.g. another worktree's)
   --parley-node-options=<flags>  extra node flags for the ack-phase Parley (note the =), e.g.
                           --parley-node-options="--max-old-space-size=160"
@@ -1058,6 +1058,7 @@ async function main(): Promise<void> {
       e2eSeconds: options.e2eSeconds,
       parleyNodeOptions: options.parleyNodeOptions,
       ...(options.parley === resolve('dist/src/main.js') ? {} : { parleyBuild: options.parley }),
+      ...(options.trace ? { traced: true } : {}),
     },
     machine: {
       ...machineInfo(`PostgreSQL ${postgresVersion}`),

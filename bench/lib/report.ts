@@ -82,6 +82,8 @@ export interface RunResults {
     parleyNodeOptions: string[];
     /** The Parley build measured, when not this checkout's dist/src/main.js. */
     parleyBuild?: string;
+    /** The ack-phase Parley ran with the trace recorder (--trace), which costs it CPU. */
+    traced?: boolean;
   };
   machine: MachineInfo;
   channels: ChannelResults[];
@@ -227,6 +229,9 @@ export function renderSection(results: RunResults, previousRuns: string[], notes
   lines.push(`### Results (${results.startedAt.toISOString()})`, '');
   if (results.profiled.length) {
     lines.push(`> Profiled phases (slowed by the profiler): ${results.profiled.join(', ')}.`, '');
+  }
+  if (results.options.traced) {
+    lines.push('> Traced run (`--trace`): every Parley ack phase was slowed by the trace recorder.', '');
   }
   lines.push(
     "| Channel / target / mode | 2xx/s | p50 ms | p99 ms | p99 from send ms | 2xx | failed | server CPU · ms/req | Postgres CPU · ms/req | load gen CPU | others' CPU | load 1m | Parley GC pauses · ms (major) | Parley accept statements · webhooks each · ms each · over 10 ms |",
@@ -392,6 +397,7 @@ function runLine(results: RunResults): string {
   parts.push(`load ${results.machine.loadAverageStart[0].toFixed(2)}`);
   const notes = [
     ...(results.profiled.length ? ['profiled'] : []),
+    ...(results.options.traced ? ['traced'] : []),
     ...(results.options.parleyNodeOptions.length
       ? [`Parley with ${results.options.parleyNodeOptions.join(' ')}`]
       : []),
