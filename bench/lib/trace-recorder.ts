@@ -10,9 +10,7 @@ import { appendFileSync } from 'node:fs';
 import { Server } from 'node:http';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { ACCEPT_STATEMENT_MARK, STALL_MS, type TraceRecord } from './trace.js';
-
-const FLUSH_MS = 500;
+import { ACCEPT_STATEMENT_MARK, STALL_MS, TRACE_FLUSH_MS, type TraceRecord } from './trace.js';
 
 export function installTraceRecorder(file: string): void {
   const records: TraceRecord[] = [];
@@ -74,5 +72,5 @@ export function installTraceRecorder(file: string): void {
         .map((record) => JSON.stringify(record))
         .join('\n') + '\n',
     );
-  }, FLUSH_MS).unref();
+  }, TRACE_FLUSH_MS).unref();
 }

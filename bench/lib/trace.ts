@@ -16,8 +16,10 @@ export const STALL_MS = 4;
 const SLOW_STATEMENT_MS = 3;
 /** Callbacks at least this share of the p99 count as slow. */
 const SLOW_SHARE_OF_P99 = 0.8;
-/** How long to wait after a phase for the recorder's last records (it flushes every 500 ms). */
-export const TRACE_FLUSH_WAIT_MS = 700;
+/** How often the recorder appends its records to the file. */
+export const TRACE_FLUSH_MS = 500;
+/** How long to wait after a phase for the recorder's last records. */
+export const TRACE_FLUSH_WAIT_MS = TRACE_FLUSH_MS + 200;
 
 export interface TraceSummary {
   callbacks: number;
