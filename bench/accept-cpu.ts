@@ -6,15 +6,20 @@
  * it, where the webhook benchmark's tail moves a lot (docs/benchmarks.md, "2026-12-04, late night").
  *
  *   tsc -p tsconfig.bench.json && node dist/bench/accept-cpu.js <database url> <bot provider id> \
- *     [--statements 3000] [--rounds 3]
+ *     [--statements 3000] [--rounds 3] [--ids v7|random|both]
+ *
+ * Each round starts with a CHECKPOINT (so the user must be allowed to run one) and also reports the WAL
+ * the statements wrote (pg_stat_wal). `--ids both` alternates time-ordered ids, as Parley makes them, with
+ * random ones in every round.
  *
  * The database needs Parley's schema, pg-boss's `answer` queue and a bot provider, e.g. the webhook
  * benchmark's (`npm run bench:webhooks -- --channels cometchat --duration 3 --keep-database`; any provider
  * id of its `providers` table). To compare two builds, run each build's copy of this script in turn.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { v7 as uuidv7 } from 'uuid';
 import plans from 'pg-boss/src/plans.js';
 import {
   ACCEPT_JOB_DEFAULTS_FROM,
@@ -33,6 +38,7 @@ const { values, positionals } = parseArgs({
   options: {
     statements: { type: 'string', default: '3000' },
     rounds: { type: 'string', default: '3' },
+    ids: { type: 'string', default: 'v7' },
   },
 });
 const [databaseUrl, botProviderId] = positionals;
@@ -47,12 +53,20 @@ const sql = acceptStatement(plans.insertJobs('pgboss'));
 const parameterCount = Math.max(...[...sql.matchAll(/\$(\d+)/g)].map((match) => Number(match[1])));
 const run = randomBytes(4).toString('hex');
 
+/** New rows' ids: time-ordered as Parley makes them (v7), or random (v4), or each in turn per round (both). */
+const ID_KINDS = { v7: uuidv7, random: randomUUID } as const;
+type IdKind = keyof typeof ID_KINDS;
+const idKinds: IdKind[] = values.ids === 'both' ? ['v7', 'random'] : [values.ids as IdKind];
+if (!idKinds.every((kind) => kind in ID_KINDS)) throw new Error('--ids is v7, random or both');
+
 /** One one-to-one message under the default policy, as ConversationService.accept plans it. */
-function parameters(index: number): unknown[] {
+function parameters(index: number, newId: () => string): unknown[] {
   const sender = `accept-cpu-${index % SENDERS}`;
   const text = 'How do I reset my password?';
   const row: AcceptRow = {
     ord: 0,
+    question_id: newId(),
+    answer_id: newId(),
     bot_provider_id: botProviderId,
     platform: 'cometchat',
     chat_key: sender,
@@ -71,6 +85,7 @@ function parameters(index: number): unknown[] {
     notice_texts: { 'rate-limited': 'Please wait a minute.', 'budget-exhausted': 'Try again tomorrow.' },
   };
   const chat: AcceptChatRow = {
+    id: newId(),
     bot_provider_id: botProviderId,
     platform: 'cometchat',
     chat_key: sender,
@@ -90,18 +105,34 @@ try {
   if (!Number.isFinite(processTicks(backend)))
     throw new Error('the database server must run on this machine');
   let index = 0;
-  const accept = () => client.query({ name: 'accept', text: sql, values: parameters(index++) });
-  for (let warm = 0; warm < WARM_UP_STATEMENTS; warm++) await accept();
+  const accept = (kind: IdKind) =>
+    client.query({ name: 'accept', text: sql, values: parameters(index++, ID_KINDS[kind]) });
+  const wal = async () =>
+    (
+      await client.query<{ bytes: string; fpi: string }>(
+        'SELECT wal_bytes::bigint AS bytes, wal_fpi AS fpi FROM pg_stat_wal',
+      )
+    ).rows[0];
+  for (let warm = 0; warm < WARM_UP_STATEMENTS; warm++) await accept(idKinds[0]);
   const statements = Number(values.statements);
   for (let round = 1; round <= Number(values.rounds); round++) {
-    const ticks = processTicks(backend);
-    const started = performance.now();
-    for (let count = 0; count < statements; count++) await accept();
-    const wallMs = (performance.now() - started) / statements;
-    const cpuMs = ((processTicks(backend) - ticks) * 1000) / CLOCK_TICKS_PER_SECOND / statements;
-    process.stdout.write(
-      `round ${round}: ${statements} statements, ${wallMs.toFixed(3)} ms each, backend CPU ${cpuMs.toFixed(3)} ms each\n`,
-    );
+    for (const kind of idKinds) {
+      // Every round starts just after a checkpoint: the first change of each page after one is logged whole.
+      await client.query('CHECKPOINT');
+      const walBefore = await wal();
+      const ticks = processTicks(backend);
+      const started = performance.now();
+      for (let count = 0; count < statements; count++) await accept(kind);
+      const wallMs = (performance.now() - started) / statements;
+      const cpuMs = ((processTicks(backend) - ticks) * 1000) / CLOCK_TICKS_PER_SECOND / statements;
+      const walAfter = await wal();
+      const walKb = (Number(walAfter.bytes) - Number(walBefore.bytes)) / 1024 / statements;
+      const fullPages = (Number(walAfter.fpi) - Number(walBefore.fpi)) / statements;
+      process.stdout.write(
+        `round ${round}, ${kind} ids: ${statements} statements, ${wallMs.toFixed(3)} ms each, backend CPU ` +
+          `${cpuMs.toFixed(3)} ms each, WAL ${walKb.toFixed(1)} KB each (${fullPages.toFixed(2)} whole pages)\n`,
+      );
+    }
   }
   const plansUsed = await client.query<{ generic_plans: string; custom_plans: string }>(
     "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'accept'",

@@ -9,7 +9,8 @@
  *   pgbench -n -M prepared -f accept.pgbench -c 16 -j 2 -T 10 <db>
  *
  * The database needs Parley's schema, pg-boss's `answer` queue and a bot provider (start Parley on it once
- * and create a bot through the admin API).
+ * and create a bot through the admin API). New rows' ids are random here (gen_random_uuid), where Parley's
+ * are time-ordered: bench/accept-cpu.ts measures the difference.
  */
 import plans from 'pg-boss/src/plans.js';
 import { acceptStatement } from '../src/conversation/accept.sql.js';
@@ -25,14 +26,15 @@ function substitute(sql: string, values: Record<number, string>): string {
 
 function script(botProviderId: string): string {
   const sender = `'u' || :uid`;
-  const row = `jsonb_build_array(jsonb_build_object('ord', 0, 'bot_provider_id', ${literal(botProviderId)},
+  const row = `jsonb_build_array(jsonb_build_object('ord', 0, 'question_id', gen_random_uuid(),
+    'answer_id', gen_random_uuid(), 'bot_provider_id', ${literal(botProviderId)},
     'platform', 'cometchat', 'chat_key', ${sender}, 'sender_id', ${sender}, 'conversation_key', ${sender},
     'platform_message_id', 'm' || :mid, 'content', ${literal('How do I reset my password?')},
     'reply_target', ${literal(JSON.stringify({ receiver: 'u', receiverType: 'user' }))}::jsonb,
     'raw', ${literal(JSON.stringify({ data: { id: 1, text: 'How do I reset my password?' } }))}::jsonb,
     'rate_limit', 20, 'earlier_from_sender', 0, 'token_budget', 0,
     'notice_texts', ${literal(JSON.stringify({ 'rate-limited': 'Please wait.', 'budget-exhausted': 'Try tomorrow.' }))}::jsonb))`;
-  const chat = `jsonb_build_array(jsonb_build_object('bot_provider_id', ${literal(botProviderId)},
+  const chat = `jsonb_build_array(jsonb_build_object('id', gen_random_uuid(), 'bot_provider_id', ${literal(botProviderId)},
     'platform', 'cometchat', 'chat_key', ${sender}, 'is_group', false, 'message_count', 1,
     'senders', jsonb_build_array(jsonb_build_object('id', ${sender}, 'name', NULL))))`;
   const accept = substitute(acceptStatement(plans.insertJobs('pgboss')), {

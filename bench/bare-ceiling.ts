@@ -14,6 +14,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import pg from 'pg';
+import { v7 as uuidv7 } from 'uuid';
 import { checkBasicAuth } from '../src/cometchat/cometchat-auth.js';
 import {
   computeTencentCallbackSign,
@@ -97,6 +98,8 @@ const NOTICE_TEXTS = { 'rate-limited': 'Please wait a minute.', 'budget-exhauste
 function acceptParams(batch: Received[]): unknown[] {
   const rows: AcceptRow[] = batch.map((received, ord) => ({
     ord,
+    question_id: uuidv7(),
+    answer_id: uuidv7(),
     bot_provider_id: received.botProviderId,
     platform: received.platform,
     chat_key: received.sender,
@@ -120,6 +123,7 @@ function acceptParams(batch: Received[]): unknown[] {
     if (chat) chat.message_count++;
     else {
       chats.set(received.sender, {
+        id: uuidv7(),
         bot_provider_id: received.botProviderId,
         platform: received.platform,
         chat_key: received.sender,

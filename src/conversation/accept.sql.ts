@@ -15,6 +15,10 @@
  * The counts see the messages committed before this statement, as a separate query before it would.
  * Messages of one batch get created_at = now() + their position in microseconds, so the order of a
  * conversation's messages stays the order they were accepted in (the inserts themselves need no sort).
+ * Ids come in as parameters, time-ordered (UUIDv7): new rows then land at the right edge of the primary
+ * keys and of the reply_to and job-id indexes instead of on a random page each, so the first change of a
+ * page after a checkpoint, which Postgres logs as the whole page, happens once per page rather than per row
+ * (docs/benchmarks.md, "2026-12-05: time-ordered ids").
  * Postgres sets up every node of the plan again on each execution, about a fifth of the statement's time, so
  * the statement has no node that most batches do not need: the token budget is a subquery per message, run
  * only for a bot that has a budget (docs/benchmarks.md, "2026-12-04, late night").
@@ -63,7 +67,8 @@ function answerJobs(jobInsertSql: string): string {
 const ACCEPT_CTES = `
   WITH input AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS m (
-      ord int, bot_provider_id uuid, platform text, chat_key text, sender_id text, sender_name text,
+      ord int, question_id uuid, answer_id uuid, bot_provider_id uuid, platform text, chat_key text,
+      sender_id text, sender_name text,
       conversation_key text, platform_message_id text, content text, quoted_text text, reply_target jsonb,
       raw jsonb, gate_notice text, rate_limit int, earlier_from_sender int, token_budget bigint,
       notice_texts jsonb)
@@ -84,11 +89,11 @@ const ACCEPT_CTES = `
     FROM input m
   ),
   chat AS (
-    INSERT INTO chats (bot_provider_id, platform, chat_key, is_group, participants, message_count, last_message_at)
-    SELECT c.bot_provider_id, c.platform, c.chat_key, c.is_group, jsonb_path_query_array(c.senders, '$[0 to 49]'),
-      c.message_count, now()
+    INSERT INTO chats (id, bot_provider_id, platform, chat_key, is_group, participants, message_count, last_message_at)
+    SELECT c.id, c.bot_provider_id, c.platform, c.chat_key, c.is_group,
+      jsonb_path_query_array(c.senders, '$[0 to 49]'), c.message_count, now()
     FROM jsonb_to_recordset($2::jsonb) AS c (
-      bot_provider_id uuid, platform text, chat_key text, is_group boolean, senders jsonb, message_count int)
+      id uuid, bot_provider_id uuid, platform text, chat_key text, is_group boolean, senders jsonb, message_count int)
     ORDER BY c.bot_provider_id, c.chat_key
     ON CONFLICT (bot_provider_id, chat_key) DO UPDATE SET
       message_count = chats.message_count + excluded.message_count,
@@ -104,9 +109,9 @@ const ACCEPT_CTES = `
     RETURNING id, bot_provider_id, chat_key
   ),
   question AS (
-    INSERT INTO messages (chat_id, bot_provider_id, platform, role, conversation_key, platform_message_id,
+    INSERT INTO messages (id, chat_id, bot_provider_id, platform, role, conversation_key, platform_message_id,
       sender_id, sender_name, content, quoted_text, status, reply_target, raw, created_at, updated_at)
-    SELECT chat.id, m.bot_provider_id, m.platform, 'user', m.conversation_key, m.platform_message_id,
+    SELECT m.question_id, chat.id, m.bot_provider_id, m.platform, 'user', m.conversation_key, m.platform_message_id,
       m.sender_id, m.sender_name, m.content, m.quoted_text, 'received', m.reply_target, m.raw,
       now() + m.ord * interval '1 microsecond', now()
     FROM input m JOIN chat ON chat.bot_provider_id = m.bot_provider_id AND chat.chat_key = m.chat_key
@@ -114,9 +119,9 @@ const ACCEPT_CTES = `
     RETURNING id, chat_id, bot_provider_id, platform_message_id, created_at
   ),
   answer AS (
-    INSERT INTO messages (chat_id, bot_provider_id, platform, role, conversation_key, reply_to_id, sender_id,
+    INSERT INTO messages (id, chat_id, bot_provider_id, platform, role, conversation_key, reply_to_id, sender_id,
       content, status, delivery_status, reply_target, finished_at, created_at, updated_at)
-    SELECT q.chat_id, m.bot_provider_id, m.platform, 'assistant', m.conversation_key, q.id, 'bot',
+    SELECT m.answer_id, q.chat_id, m.bot_provider_id, m.platform, 'assistant', m.conversation_key, q.id, 'bot',
       coalesce(m.notice_texts ->> quota.notice, ''),
       CASE WHEN quota.notice IS NULL THEN 'queued' ELSE 'done' END,
       'pending', m.reply_target,
@@ -139,6 +144,9 @@ const ACCEPT_CTES = `
 /** One message of ACCEPT_SQL's $1. Platform message ids are distinct per bot within a batch. */
 export interface AcceptRow {
   ord: number;
+  /** The ids of the user's message and of its answer (UUIDv7, see ConversationService's planBatch). */
+  question_id: string;
+  answer_id: string;
   bot_provider_id: string;
   platform: string;
   chat_key: string;
@@ -163,6 +171,8 @@ export interface AcceptRow {
 
 /** One chat of ACCEPT_SQL's $2: each (bot, chat key) of the batch once. */
 export interface AcceptChatRow {
+  /** The chat's id if the statement creates it (an existing chat keeps its own). */
+  id: string;
   bot_provider_id: string;
   platform: string;
   chat_key: string;

@@ -80,6 +80,7 @@ describe('planBatch', () => {
     ]);
     expect(plan.chats).toEqual([
       {
+        id: expect.any(String),
         bot_provider_id: 'bot',
         platform: 'cometchat',
         chat_key: 'g',
@@ -93,6 +94,18 @@ describe('planBatch', () => {
       expect.objectContaining({ chat_key: 'h', message_count: 1 }),
     ]);
     expect(plan.rows.map((row) => row.conversation_key)).toEqual(['g:ann', 'g:bob', 'g:ann', 'h']);
+  });
+});
+
+describe('planBatch ids', () => {
+  it('gives new rows ids that grow in the order they are made (UUIDv7), so inserts stay at the index edge', () => {
+    const plan = planBatch([1, 2, 3].map((n) => item({ platformMessageId: `m${n}`, chatKey: `c${n}` })));
+    const ids = plan.rows.flatMap((row) => [row.question_id, row.answer_id]);
+    expect(
+      ids.every((id) => /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id)),
+    ).toBe(true);
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set([...ids, ...plan.chats.map((chat) => chat.id)]).size).toBe(9);
   });
 });
 

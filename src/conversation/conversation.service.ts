@@ -1,6 +1,7 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { DataSource, QueryRunner } from 'typeorm';
+import { v7 as uuidv7 } from 'uuid';
 import { InjectLogger } from '../core/core.module.js';
 import { NotFoundError, ValidationFailedError } from '../common/errors.js';
 import { preparedQuery } from '../common/prepared-query.js';
@@ -227,7 +228,10 @@ interface BatchPlan {
   sources: { index: number; repeat: boolean }[];
 }
 
-/** ACCEPT_SQL's parameters for a batch: each platform message once, each chat once. */
+/**
+ * ACCEPT_SQL's parameters for a batch: each platform message once, each chat once, with new rows' ids
+ * time-ordered (UUIDv7; see acceptStatement).
+ */
 export function planBatch(items: AcceptItem[]): BatchPlan {
   const rows: AcceptRow[] = [];
   const chats = new Map<string, AcceptChatRow>();
@@ -243,6 +247,8 @@ export function planBatch(items: AcceptItem[]): BatchPlan {
     rowOfMessage.set(messageKey, rows.length);
     rows.push({
       ord: rows.length,
+      question_id: uuidv7(),
+      answer_id: uuidv7(),
       bot_provider_id: inbound.botProviderId,
       platform: inbound.platform,
       chat_key: inbound.chatKey,
@@ -271,6 +277,7 @@ function addToChat(chats: Map<string, AcceptChatRow>, inbound: InboundMessage): 
   let chat = chats.get(key);
   if (!chat) {
     chat = {
+      id: uuidv7(),
       bot_provider_id: inbound.botProviderId,
       platform: inbound.platform,
       chat_key: inbound.chatKey,
