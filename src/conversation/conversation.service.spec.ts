@@ -95,9 +95,7 @@ describe('planBatch', () => {
     ]);
     expect(plan.rows.map((row) => row.conversation_key)).toEqual(['g:ann', 'g:bob', 'g:ann', 'h']);
   });
-});
 
-describe('planBatch ids', () => {
   it('gives new rows ids that grow in the order they are made (UUIDv7), so inserts stay at the index edge', () => {
     const plan = planBatch([1, 2, 3].map((n) => item({ platformMessageId: `m${n}`, chatKey: `c${n}` })));
     const ids = plan.rows.flatMap((row) => [row.question_id, row.answer_id]);
