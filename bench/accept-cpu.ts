@@ -6,7 +6,7 @@
  * it, where the webhook benchmark's tail moves a lot (docs/benchmarks.md, "2026-12-04, late night").
  *
  *   tsc -p tsconfig.bench.json && node dist/bench/accept-cpu.js <database url> <bot provider id> \
- *     [--statements 3000] [--rounds 3] [--ids v7|random|both]
+ *     [--statements 3000] [--rounds 3] [--ids v7|random|both] [--leave-out job|answer]
  *
  * Each round starts with a CHECKPOINT (so the user must be allowed to run one) and also reports the WAL
  * the statements wrote (pg_stat_wal). `--ids both` alternates time-ordered ids, as Parley makes them, with
@@ -39,17 +39,53 @@ const { values, positionals } = parseArgs({
     statements: { type: 'string', default: '3000' },
     rounds: { type: 'string', default: '3' },
     ids: { type: 'string', default: 'v7' },
+    'leave-out': { type: 'string' },
   },
 });
 const [databaseUrl, botProviderId] = positionals;
 if (!databaseUrl || !botProviderId) {
   process.stderr.write(
-    'usage: node dist/bench/accept-cpu.js <database url> <bot provider id> [--statements n] [--rounds n]\n',
+    'usage: node dist/bench/accept-cpu.js <database url> <bot provider id> [--statements n] [--rounds n] ' +
+      '[--ids v7|random|both] [--leave-out job|answer]\n',
   );
   process.exit(1);
 }
 
-const sql = acceptStatement(plans.insertJobs('pgboss'));
+/**
+ * The statement to measure: Parley's, or (`--leave-out`) the same without pg-boss's job insert (`job`), or
+ * without the answer row and its job (`answer`; the question's id stands in for the answer's) — what the
+ * acknowledgement would save if workers claimed queued answers from `messages`, or created the answer row
+ * themselves (docs/benchmarks.md, "what the answer row and its job cost").
+ */
+function statementToMeasure(leaveOut: string | undefined): string {
+  const full = acceptStatement(plans.insertJobs('pgboss'));
+  const answer = full.indexOf('  answer AS (');
+  const jobs = full.indexOf('  answer_jobs AS (');
+  const select = full.indexOf('  SELECT m.ord, chat.id');
+  if (answer < 0 || jobs < 0 || select < 0)
+    throw new Error('the accept statement changed shape; update --leave-out');
+  const upTo = (end: number) => full.slice(0, end).replace(/,\s*$/, '\n');
+  switch (leaveOut) {
+    case undefined:
+      return full;
+    case 'job':
+      return upTo(jobs) + full.slice(select);
+    case 'answer':
+      return (
+        upTo(answer) +
+        `  SELECT m.ord, chat.id AS chat_id, q.id AS answer_id, quota.notice
+  FROM input m
+  JOIN quota ON quota.ord = m.ord
+  JOIN chat ON chat.bot_provider_id = m.bot_provider_id AND chat.chat_key = m.chat_key
+  LEFT JOIN question q ON q.bot_provider_id = m.bot_provider_id AND q.platform_message_id = m.platform_message_id
+  ORDER BY m.ord`
+      );
+    default:
+      throw new Error('--leave-out is job or answer');
+  }
+}
+
+const sql = statementToMeasure(values['leave-out']);
 const parameterCount = Math.max(...[...sql.matchAll(/\$(\d+)/g)].map((match) => Number(match[1])));
 const run = randomBytes(4).toString('hex');
 
@@ -95,7 +131,10 @@ function parameters(index: number, newId: () => string): unknown[] {
   };
   // pg-boss's own parameters after ours; null leaves pg-boss's built-in defaults in force.
   const jobDefaults = Array.from({ length: parameterCount - ACCEPT_JOB_DEFAULTS_FROM + 1 }, () => null);
-  return [JSON.stringify([row]), JSON.stringify([chat]), new Date(), 'answer', ...jobDefaults];
+  return [JSON.stringify([row]), JSON.stringify([chat]), new Date(), 'answer', ...jobDefaults].slice(
+    0,
+    parameterCount,
+  );
 }
 
 const client = new pg.Client({ connectionString: databaseUrl });
