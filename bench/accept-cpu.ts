@@ -129,12 +129,14 @@ function parameters(index: number, newId: () => string): unknown[] {
     senders: [{ id: sender, name: null }],
     message_count: 1,
   };
-  // pg-boss's own parameters after ours; null leaves pg-boss's built-in defaults in force.
-  const jobDefaults = Array.from({ length: parameterCount - ACCEPT_JOB_DEFAULTS_FROM + 1 }, () => null);
-  return [JSON.stringify([row]), JSON.stringify([chat]), new Date(), 'answer', ...jobDefaults].slice(
-    0,
-    parameterCount,
+  // pg-boss's own parameters after ours; null leaves pg-boss's built-in defaults in force. A statement with
+  // parts left out uses fewer parameters, and must not get the others: Postgres cannot type an unused one.
+  const jobDefaults = Array.from(
+    { length: Math.max(0, parameterCount - ACCEPT_JOB_DEFAULTS_FROM + 1) },
+    () => null,
   );
+  const all = [JSON.stringify([row]), JSON.stringify([chat]), new Date(), 'answer', ...jobDefaults];
+  return all.slice(0, parameterCount);
 }
 
 const client = new pg.Client({ connectionString: databaseUrl });
