@@ -9,7 +9,7 @@
  *     [--statements 3000] [--rounds 3] [--ids v7|random|both] [--leave-out job|answer]
  *
  * Each round starts with a CHECKPOINT (so the user must be allowed to run one) and also reports the WAL
- * the statements wrote (pg_stat_wal). `--ids both` alternates time-ordered ids, as Parley makes them, with
+ * written meanwhile (the whole server's: keep other work off it) and how many whole pages it held. `--ids both` alternates time-ordered ids, as Parley makes them, with
  * random ones in every round.
  *
  * The database needs Parley's schema, pg-boss's `answer` queue and a bot provider, e.g. the webhook
@@ -148,12 +148,17 @@ try {
   let index = 0;
   const accept = (kind: IdKind) =>
     client.query({ name: 'accept', text: sql, values: parameters(index++, ID_KINDS[kind]) });
-  const wal = async () =>
-    (
+  // WAL written so far: bytes from the insert position (exact, immediate); whole pages from pg_stat_wal,
+  // which a backend updates only about once a second unless told to flush its counts (Postgres 15+).
+  const wal = async () => {
+    await client.query('SELECT pg_stat_force_next_flush()');
+    return (
       await client.query<{ bytes: string; fpi: string }>(
-        'SELECT wal_bytes::bigint AS bytes, wal_fpi AS fpi FROM pg_stat_wal',
+        `SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint AS bytes, wal_fpi AS fpi
+         FROM pg_stat_wal`,
       )
     ).rows[0];
+  };
   for (let warm = 0; warm < WARM_UP_STATEMENTS; warm++) await accept(idKinds[0]);
   const statements = Number(values.statements);
   for (let round = 1; round <= Number(values.rounds); round++) {
