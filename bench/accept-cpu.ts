@@ -1,18 +1,18 @@
 /**
- * Postgres's own cost of Parley's accept statement (acceptStatement, with pg-boss's job insert), repeatably:
+ * Postgres's own cost of Parley's accept statement (ACCEPT_SQL), repeatably:
  * runs it `--statements` times per round on one connection, one message per statement as under light load
  * (the open loop's batches are 1.0–1.1), and reads the serving backend's CPU time from /proc — so the
  * database must be on this machine. CPU rather than wall time: other work on a shared machine hardly moves
  * it, where the webhook benchmark's tail moves a lot (docs/benchmarks.md, "2026-12-04, late night").
  *
  *   tsc -p tsconfig.bench.json && node dist/bench/accept-cpu.js <database url> <bot provider id> \
- *     [--statements 3000] [--rounds 3] [--ids v7|random|both] [--leave-out job|answer]
+ *     [--statements 3000] [--rounds 3] [--ids v7|random|both] [--leave-out answer]
  *
  * Each round starts with a CHECKPOINT (so the user must be allowed to run one) and also reports the WAL
  * written meanwhile (the whole server's: keep other work off it) and how many whole pages it held. `--ids both` alternates time-ordered ids, as Parley makes them, with
  * random ones in every round.
  *
- * The database needs Parley's schema, pg-boss's `answer` queue and a bot provider, e.g. the webhook
+ * The database needs Parley's schema and a bot provider, e.g. the webhook
  * benchmark's (`npm run bench:webhooks -- --channels cometchat --duration 3 --keep-database`; any provider
  * id of its `providers` table). To compare two builds, run each build's copy of this script in turn.
  */
@@ -20,13 +20,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
-import plans from 'pg-boss/src/plans.js';
-import {
-  ACCEPT_JOB_DEFAULTS_FROM,
-  acceptStatement,
-  type AcceptChatRow,
-  type AcceptRow,
-} from '../src/conversation/accept.sql.js';
+import { ACCEPT_SQL, type AcceptChatRow, type AcceptRow } from '../src/conversation/accept.sql.js';
 import { CLOCK_TICKS_PER_SECOND, processTicks } from './lib/processes.js';
 
 const WARM_UP_STATEMENTS = 50;
@@ -46,30 +40,25 @@ const [databaseUrl, botProviderId] = positionals;
 if (!databaseUrl || !botProviderId) {
   process.stderr.write(
     'usage: node dist/bench/accept-cpu.js <database url> <bot provider id> [--statements n] [--rounds n] ' +
-      '[--ids v7|random|both] [--leave-out job|answer]\n',
+      '[--ids v7|random|both] [--leave-out answer]\n',
   );
   process.exit(1);
 }
 
 /**
- * The statement to measure: Parley's, or (`--leave-out`) the same without pg-boss's job insert (`job`), or
- * without the answer row and its job (`answer`; the question's id stands in for the answer's) — what the
- * acknowledgement would save if workers claimed queued answers from `messages`, or created the answer row
- * themselves (docs/benchmarks.md, "what the answer row and its job cost").
+ * The statement to measure: Parley's, or (`--leave-out answer`) the same without the answer row (the
+ * question's id stands in for the answer's) — what the acknowledgement would save if workers created the
+ * answer row themselves (docs/benchmarks.md, "what the answer row and its job cost").
  */
 function statementToMeasure(leaveOut: string | undefined): string {
-  const full = acceptStatement(plans.insertJobs('pgboss'));
+  const full = ACCEPT_SQL;
   const answer = full.indexOf('  answer AS (');
-  const jobs = full.indexOf('  answer_jobs AS (');
   const select = full.indexOf('  SELECT m.ord, chat.id');
-  if (answer < 0 || jobs < 0 || select < 0)
-    throw new Error('the accept statement changed shape; update --leave-out');
+  if (answer < 0 || select < 0) throw new Error('the accept statement changed shape; update --leave-out');
   const upTo = (end: number) => full.slice(0, end).replace(/,\s*$/, '\n');
   switch (leaveOut) {
     case undefined:
       return full;
-    case 'job':
-      return upTo(jobs) + full.slice(select);
     case 'answer':
       return (
         upTo(answer) +
@@ -81,7 +70,7 @@ function statementToMeasure(leaveOut: string | undefined): string {
   ORDER BY m.ord`
       );
     default:
-      throw new Error('--leave-out is job or answer');
+      throw new Error('--leave-out takes answer');
   }
 }
 
@@ -129,13 +118,8 @@ function parameters(index: number, newId: () => string): unknown[] {
     senders: [{ id: sender, name: null }],
     message_count: 1,
   };
-  // pg-boss's own parameters after ours; null leaves pg-boss's built-in defaults in force. A statement with
-  // parts left out uses fewer parameters, and must not get the others: Postgres cannot type an unused one.
-  const jobDefaults = Array.from(
-    { length: Math.max(0, parameterCount - ACCEPT_JOB_DEFAULTS_FROM + 1) },
-    () => null,
-  );
-  const all = [JSON.stringify([row]), JSON.stringify([chat]), new Date(), 'answer', ...jobDefaults];
+  // Without the answer row the statement has no $3, and must not get it: Postgres cannot type an unused one.
+  const all = [JSON.stringify([row]), JSON.stringify([chat]), new Date()];
   return all.slice(0, parameterCount);
 }
 

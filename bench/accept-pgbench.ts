@@ -1,6 +1,6 @@
 /**
  * Writes a pgbench script that runs Parley's accept statement exactly as ConversationService.accept does
- * (acceptStatement: messages, answer and pg-boss's job in one statement) for a batch of one, with literal parameters: a
+ * (ACCEPT_SQL: chat, message and answer in one statement) for a batch of one, with literal parameters: a
  * one-to-one message under the default policy, from one of 100,000 senders. For measuring the SQL alone, straight against
  * Postgres, e.g. to compare schema variants (docs/benchmarks.md, "Fewer indexes do not help"):
  *
@@ -8,12 +8,11 @@
  *   psql <db> -c 'VACUUM ANALYZE'
  *   pgbench -n -M prepared -f accept.pgbench -c 16 -j 2 -T 10 <db>
  *
- * The database needs Parley's schema, pg-boss's `answer` queue and a bot provider (start Parley on it once
+ * The database needs Parley's schema and a bot provider (start Parley on it once
  * and create a bot through the admin API). New rows' ids are random here (gen_random_uuid), where Parley's
  * are time-ordered: bench/accept-cpu.ts measures the difference.
  */
-import plans from 'pg-boss/src/plans.js';
-import { acceptStatement } from '../src/conversation/accept.sql.js';
+import { ACCEPT_SQL } from '../src/conversation/accept.sql.js';
 
 const literal = (value: string) => `'${value.replaceAll("'", "''")}'`;
 
@@ -37,12 +36,7 @@ function script(botProviderId: string): string {
   const chat = `jsonb_build_array(jsonb_build_object('id', gen_random_uuid(), 'bot_provider_id', ${literal(botProviderId)},
     'platform', 'cometchat', 'chat_key', ${sender}, 'is_group', false, 'message_count', 1,
     'senders', jsonb_build_array(jsonb_build_object('id', ${sender}, 'name', NULL))))`;
-  const accept = substitute(acceptStatement(plans.insertJobs('pgboss')), {
-    1: row,
-    2: chat,
-    3: 'now()',
-    4: literal('answer'),
-  });
+  const accept = substitute(ACCEPT_SQL, { 1: row, 2: chat, 3: 'now()' });
   return ['\\set uid random(1, 100000)', '\\set mid random(1, 1000000000000)', `${accept};`, ''].join('\n');
 }
 

@@ -4,7 +4,7 @@
  * (unique on the message id), then the reply. No framework, no logging, no queue, no bot lookup.
  *
  * For the breakdown (`--decompose`), a request with `x-bench-store: parley-sql` (or `parley-sql-prepared`)
- * is stored exactly as Parley stores it instead: its accept statement (acceptStatement, with pg-boss's job insert) — alone
+ * is stored exactly as Parley stores it instead: its accept statement (ACCEPT_SQL) — alone
  * (`parley-sql`, `parley-sql-prepared`) or, as Parley does, with concurrent callbacks batched
  * (`parley-sql-batched`).
  *
@@ -22,8 +22,7 @@ import {
 } from '../src/tencent-chat/tencent-signature.js';
 import { WeComCrypto } from '../src/wecom-bot/wecom-crypto.js';
 import { encryptReply, streamReply } from '../src/wecom-bot/wecom-reply.js';
-import { acceptStatement, type AcceptChatRow, type AcceptRow } from '../src/conversation/accept.sql.js';
-import plans from 'pg-boss/src/plans.js';
+import { ACCEPT_SQL, type AcceptChatRow, type AcceptRow } from '../src/conversation/accept.sql.js';
 import { BARE_STORE_HEADER, BARE_STORES, type BareStore, type BenchCredentials } from './lib/channels.js';
 
 const BODY_LIMIT = 1024 * 1024;
@@ -75,7 +74,6 @@ interface Received {
   replyTarget: Record<string, unknown>;
 }
 
-const ACCEPT_SQL = acceptStatement(plans.insertJobs('pgboss'));
 /** As Parley's accept: the most callbacks one statement takes, and statements under way at once. */
 const BATCH_MAX = 64;
 const BATCH_CONCURRENCY = 1;
@@ -133,18 +131,7 @@ function acceptParams(batch: Received[]): unknown[] {
       });
     }
   }
-  // pg-boss's defaults (its parameters after the jobs) unset, as in Parley.
-  return [
-    JSON.stringify(rows),
-    JSON.stringify([...chats.values()]),
-    new Date(),
-    'answer',
-    null,
-    null,
-    null,
-    null,
-    null,
-  ];
+  return [JSON.stringify(rows), JSON.stringify([...chats.values()]), new Date()];
 }
 
 interface Pending {
@@ -189,7 +176,7 @@ function kick(): void {
 
 /**
  * Parley's accept, statement for statement (one-to-one chats, the default policy): one statement storing
- * messages, answers and pg-boss jobs. Returns the answer ids (null for a duplicate).
+ * chats, messages and answers. Returns the answer ids (null for a duplicate).
  */
 async function storeLikeParley(batch: Received[], prepared: boolean): Promise<(string | null)[]> {
   const values = acceptParams(batch);

@@ -37,9 +37,3 @@ declare module 'autocannon' {
     callback: (error: Error | null, result: AutocannonResult) => void,
   ): AutocannonInstance;
 }
-
-/** pg-boss's SQL builders (internal, no types); the bare server runs its job insert. */
-declare module 'pg-boss/src/plans.js' {
-  const plans: { insertJob(schema: string): string; insertJobs(schema: string): string };
-  export default plans;
-}

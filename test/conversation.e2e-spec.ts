@@ -1,8 +1,8 @@
 import { DataSource } from 'typeorm';
 import { AnswerWorker } from '../src/conversation/answer.worker.js';
 import { ChannelRegistry } from '../src/conversation/channel-registry.js';
-import { ANSWER_QUEUE, ConversationService } from '../src/conversation/conversation.service.js';
-import type { InboundMessage } from '../src/conversation/conversation.types.js';
+import { ConversationService } from '../src/conversation/conversation.service.js';
+import type { AcceptResult, InboundMessage } from '../src/conversation/conversation.types.js';
 import { FakeOpenAiServer, startFakeOpenAiServer } from './fakes/fake-openai-server.js';
 import { createHelpdeskStore } from './fixtures/store-fixtures.js';
 import { RecordingDelivery } from './support/recording-delivery.js';
@@ -65,15 +65,14 @@ const inbound = (botProviderId: string, overrides: Partial<InboundMessage> = {})
   ...overrides,
 });
 
-/** Jobs of the answer queue not yet finished (pg-boss's own table) for one answer. */
-async function pendingAnswerJobs(t: TestApp, answerId: string): Promise<number> {
-  const [row] = await t.app
-    .get(DataSource)
-    .query(
-      `SELECT count(*)::int AS n FROM pgboss.job WHERE name = $1 AND state < 'completed' AND data ->> 'answerId' = $2`,
-      [ANSWER_QUEUE, answerId],
-    );
-  return row.n as number;
+/** The ids of the answers stored for a platform message. */
+async function answersTo(db: DataSource, botId: string, platformMessageId: string): Promise<string[]> {
+  const rows = await db.query(
+    `SELECT a.id FROM messages u JOIN messages a ON a.reply_to_id = u.id
+     WHERE u.bot_provider_id = $1 AND u.platform_message_id = $2`,
+    [botId, platformMessageId],
+  );
+  return rows.map((row: { id: string }) => row.id);
 }
 
 async function answerOf(t: TestApp, answerId: string) {
@@ -191,6 +190,34 @@ describe('Conversation engine', () => {
     expect((await answerOf(t, first.answerId)).content).toBe('slow first');
   });
 
+  it('leaves a slow delivery to its worker past the stale time, and delivers each answer once', async () => {
+    let release!: () => void;
+    delivery.holdUntil = new Promise<void>((resolve) => (release = resolve));
+    try {
+      const { answerId } = await engine.accept(
+        inbound(botId, { chatKey: 'slow-platform', senderId: 'slow' }),
+      );
+      await waitFor(
+        'the delivery to start',
+        async () => delivery.delivered.some((answer) => answer.answerId === answerId) || undefined,
+      );
+      // Twice ANSWER_STALE_SECONDS: the worker touches the row while it waits on the platform.
+      await new Promise((resolve) => setTimeout(resolve, 4000));
+      await t.app.get(AnswerWorker).sweep();
+      release();
+      await waitFor('the delivery to be recorded', async () => {
+        const [row] = await t.app
+          .get(DataSource)
+          .query(`SELECT delivery_status FROM messages WHERE id = $1`, [answerId]);
+        return row.delivery_status === 'delivered' || undefined;
+      });
+      expect(delivery.delivered.filter((answer) => answer.answerId === answerId)).toHaveLength(1);
+    } finally {
+      delivery.holdUntil = undefined;
+      release();
+    }
+  });
+
   it('ends with the store’s fallback message when the model is unreachable', async () => {
     const dead = await startFakeOpenAiServer();
     await dead.close();
@@ -276,10 +303,15 @@ describe('Conversation engine', () => {
 
     it('rate-limits a user who sends too fast', async () => {
       const user = { chatKey: 'spammer', senderId: 'spammer', text: 'hi' };
-      const results = [];
+      const results: AcceptResult[] = [];
       for (let index = 0; index < 6; index++) results.push(await engine.accept(inbound(botId, user)));
       expect(results.slice(0, 5).every((result) => result.immediateReply === undefined)).toBe(true);
       expect(results[5].immediateReply).toMatch(/wait a minute/);
+      // The notice is stored done; a worker claims its delivery from the row.
+      const notice = await waitFor('the notice to be delivered', async () =>
+        delivery.delivered.find((answer) => answer.answerId === results[5].answerId),
+      );
+      expect(notice.content).toMatch(/wait a minute/);
     });
   });
 
@@ -437,92 +469,110 @@ describe('Conversation engine across restarts and instances', () => {
     }
   });
 
-  it('the sweeper re-sends a lost answer job, and only a lost one', async () => {
+  it('the sweeper queues again an answer whose worker stopped, ends one out of attempts, and leaves a live one', async () => {
     const llm = await startFakeOpenAiServer();
-    // No worker in this process, so the jobs stay where the test can count them; sweep() is called by hand.
+    // No worker in this process, so rows stay as the test sets them; sweep() is called by hand.
     const t = await startTestApp({ ROLE: 'api', ANSWER_STALE_SECONDS: '1' });
     try {
-      const { botId } = await setUpBot(t, llm);
+      const { botId, delivery } = await setUpBot(t, llm);
       const engine = t.app.get(ConversationService);
-      const first = await engine.accept(inbound(botId, { chatKey: 'lost', senderId: 'lost', text: 'one' }));
-      const second = await engine.accept(inbound(botId, { chatKey: 'lost', senderId: 'lost', text: 'two' }));
       const db = t.app.get(DataSource);
-      const jobsFor = (answerId: string) => pendingAnswerJobs(t, answerId);
-      const age = () =>
-        db.query(`UPDATE messages SET updated_at = now() - interval '1 hour' WHERE role = 'assistant'`);
-      await age();
-      await t.app.get(AnswerWorker).sweep();
-      expect(await jobsFor(first.answerId)).toBe(1);
-      expect(await jobsFor(second.answerId)).toBe(1);
+      const [live, stopped, exhausted] = await Promise.all(
+        ['live', 'stopped', 'exhausted'].map((chatKey) =>
+          engine.accept(inbound(botId, { chatKey, senderId: chatKey, text: `question of ${chatKey}` })),
+        ),
+      );
+      const generating = (answerId: string, attempts: number, age: string) =>
+        db.query(
+          `UPDATE messages SET status = 'generating', attempts = $2, updated_at = now() - $3::interval WHERE id = $1`,
+          [answerId, attempts, age],
+        );
+      await generating(live.answerId, 1, '0 seconds');
+      await generating(stopped.answerId, 1, '1 hour');
+      await generating(exhausted.answerId, 2, '1 hour');
 
-      await db.query(`DELETE FROM pgboss.job WHERE name = 'answer'`);
-      await age();
       await t.app.get(AnswerWorker).sweep();
-      expect(await jobsFor(first.answerId)).toBe(1);
-      // The second waits for the first; startNext starts it when the first finishes.
-      expect(await jobsFor(second.answerId)).toBe(0);
+      const rows = await db.query(
+        `SELECT id, status, content, delivery_status FROM messages WHERE id = ANY($1::uuid[])`,
+        [[live.answerId, stopped.answerId, exhausted.answerId]],
+      );
+      const byId = new Map(rows.map((row: { id: string }) => [row.id, row]));
+      expect(byId.get(live.answerId)).toMatchObject({ status: 'generating', delivery_status: 'pending' });
+      expect(byId.get(stopped.answerId)).toMatchObject({ status: 'queued', delivery_status: 'pending' });
+      expect(byId.get(exhausted.answerId)).toMatchObject({
+        status: 'failed',
+        content: 'Sorry, try again later.',
+        delivery_status: 'delivered',
+      });
+      expect(delivery.delivered.map((answer) => answer.answerId)).toEqual([exhausted.answerId]);
     } finally {
       await t.close();
       await llm.close();
     }
   });
 
-  it('the sweeper re-sends the job of a queued answer whose worker took its job and vanished', async () => {
+  it('the sweeper hands back a delivery whose worker stopped, and leaves one whose worker is alive', async () => {
     const llm = await startFakeOpenAiServer();
     const t = await startTestApp({ ROLE: 'api', ANSWER_STALE_SECONDS: '1' });
     try {
       const { botId } = await setUpBot(t, llm);
       const engine = t.app.get(ConversationService);
       const db = t.app.get(DataSource);
-      const { answerId } = await engine.accept(inbound(botId, { chatKey: 'cut', senderId: 'cut' }));
-      const jobStates = async () =>
-        (
-          await db.query(
-            `SELECT state::text FROM pgboss.job WHERE name = 'answer' AND data ->> 'answerId' = $1 ORDER BY state`,
-            [answerId],
-          )
-        ).map((row: { state: string }) => row.state);
-      // A worker fetched the job (active) but its connection was cut before it claimed the answer or
-      // recorded the job's end: pg-boss would only notice at the job's expiry (15 minutes).
-      await db.query(
-        `UPDATE pgboss.job SET state = 'active', started_on = now() - interval '10 seconds' WHERE data ->> 'answerId' = $1`,
-        [answerId],
+      const [stopped, alive] = await Promise.all(
+        ['stopped', 'alive'].map((chatKey) => engine.accept(inbound(botId, { chatKey, senderId: chatKey }))),
       );
-      await db.query(`UPDATE messages SET updated_at = now() - interval '1 hour' WHERE id = $1`, [answerId]);
-      await t.app.get(AnswerWorker).sweep();
-      expect((await jobStates()).sort()).toEqual(['active', 'created']);
+      const sending = (answerId: string, age: string) =>
+        db.query(
+          `UPDATE messages SET status = 'done', content = 'an answer', delivery_status = 'sending',
+             updated_at = now() - $2::interval WHERE id = $1`,
+          [answerId, age],
+        );
+      await sending(stopped.answerId, '1 hour');
+      await sending(alive.answerId, '0 seconds');
 
-      // A job taken just now is its worker's to finish: nothing is re-sent for it.
-      const other = await engine.accept(inbound(botId, { chatKey: 'busy', senderId: 'busy' }));
-      await db.query(
-        `UPDATE pgboss.job SET state = 'active', started_on = now() WHERE data ->> 'answerId' = $1`,
-        [other.answerId],
-      );
-      await db.query(`UPDATE messages SET updated_at = now() - interval '1 hour' WHERE id = $1`, [
-        other.answerId,
-      ]);
       await t.app.get(AnswerWorker).sweep();
-      expect(await pendingAnswerJobs(t, other.answerId)).toBe(1);
+      const status = async (answerId: string) =>
+        (await db.query(`SELECT delivery_status FROM messages WHERE id = $1`, [answerId]))[0].delivery_status;
+      expect(await status(stopped.answerId)).toBe('pending');
+      expect(await status(alive.answerId)).toBe('sending');
     } finally {
       await t.close();
       await llm.close();
     }
   });
 
-  it('stores one answer job for a message delivered twice, and counts the message once', async () => {
+  it('counts the answers waiting for a worker in /health/ready and /metrics', async () => {
     const llm = await startFakeOpenAiServer();
     const t = await startTestApp({ ROLE: 'api' });
     try {
       const { botId } = await setUpBot(t, llm);
       const engine = t.app.get(ConversationService);
-      const message = inbound(botId, { chatKey: 'jobs', senderId: 'jobs' });
+      await engine.accept(inbound(botId, { chatKey: 'depth-1', senderId: 'depth-1' }));
+      await engine.accept(inbound(botId, { chatKey: 'depth-2', senderId: 'depth-2' }));
+      const ready = await t.anonymous().get('/health/ready').expect(200);
+      expect(ready.body.answerQueueDepth).toBe(2);
+      const metrics = await t.anonymous().get('/metrics').expect(200);
+      expect(metrics.text).toMatch(/^parley_answer_queue_depth 2$/m);
+    } finally {
+      await t.close();
+      await llm.close();
+    }
+  });
+
+  it('stores one answer for a message delivered twice, and counts the message once', async () => {
+    const llm = await startFakeOpenAiServer();
+    const t = await startTestApp({ ROLE: 'api' });
+    try {
+      const { botId } = await setUpBot(t, llm);
+      const engine = t.app.get(ConversationService);
+      const message = inbound(botId, { chatKey: 'twice', senderId: 'twice' });
       const first = await engine.accept(message);
       const again = await engine.accept(message);
       expect(again).toMatchObject({ answerId: first.answerId, duplicate: true });
 
-      expect(await pendingAnswerJobs(t, first.answerId)).toBe(1);
       const db = t.app.get(DataSource);
-      const [chat] = await db.query(`SELECT message_count FROM chats WHERE chat_key = 'jobs'`);
+      expect(await answersTo(db, botId, message.platformMessageId)).toEqual([first.answerId]);
+      const [chat] = await db.query(`SELECT message_count FROM chats WHERE chat_key = 'twice'`);
       expect(chat.message_count).toBe(1);
     } finally {
       await t.close();
@@ -589,7 +639,11 @@ describe('Conversation engine across restarts and instances', () => {
         [botId],
       );
       expect(answers).toBe(28);
-      for (const result of fresh) expect(await pendingAnswerJobs(t, result.answerId)).toBe(1);
+      const [{ queued }] = await db.query(
+        `SELECT count(*)::int AS queued FROM messages WHERE id = ANY($1::uuid[]) AND status = 'queued'`,
+        [fresh.map((result) => result.answerId)],
+      );
+      expect(queued).toBe(fresh.length);
     } finally {
       await t.close();
       await llm.close();

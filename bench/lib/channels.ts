@@ -29,7 +29,7 @@ export interface BenchCredentials {
 
 /**
  * How the bare server stores a callback (request header `x-bench-store`): its one INSERT (the ceiling), or
- * exactly Parley's accept statement (messages, answers and pg-boss's jobs in one statement) for each callback alone,
+ * exactly Parley's accept statement (chats, messages and answers in one statement) for each callback alone,
  * with unnamed or with named (prepared) statements, or (`parley-sql-batched`) as Parley runs it: the
  * callbacks that arrive while the accept statements are busy share the next one. These split Parley's
  * cost into the database work it does and everything else.

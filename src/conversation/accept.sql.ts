@@ -9,14 +9,15 @@
  *   that concurrent batches lock shared chats in the same order and cannot deadlock on them;
  * - per message, the user's message, unless this platform message id is already stored for the bot
  *   (a duplicate: no answer row comes back for it);
- * - per new message, the answer placeholder: queued, or done at once with the notice text;
- * - per answer, its job: pg-boss's own multi-row insert (see answerJobs), so pg-boss's defaults and the
- *   queue's settings apply as to any job it sends.
+ * - per new message, the answer placeholder: queued, or done at once with the notice text. Nothing else: the
+ *   answer row is also the answer's place in the queue (AnswerWorker claims queued answers from `messages`),
+ *   so no job row is written; a job insert was a fifth of this statement's time (docs/benchmarks.md,
+ *   "2026-12-05: answers claimed from their rows").
  * The counts see the messages committed before this statement, as a separate query before it would.
  * Messages of one batch get created_at = now() + their position in microseconds, so the order of a
  * conversation's messages stays the order they were accepted in (the inserts themselves need no sort).
  * Ids come in as parameters, time-ordered (UUIDv7): new rows then land at the right edge of the primary
- * keys and of the reply_to and job-id indexes instead of on a random page each, so the first change of a
+ * keys and of the reply_to index instead of on a random page each, so the first change of a
  * page after a checkpoint, which Postgres logs as the whole page, happens once per page rather than per row
  * (docs/benchmarks.md, "2026-12-05: time-ordered ids").
  * Postgres sets up every node of the plan again on each execution, about a fifth of the statement's time, so
@@ -26,45 +27,13 @@
  * this statement without loading the application.
  *
  * Parameters: $1 the messages (JSON array of AcceptRow), $2 the chats (JSON array of AcceptChatRow),
- * $3 now (the finish time of a notice answer), $4 the answer queue's name, $5… pg-boss's own parameters
- * after its jobs (ACCEPT_JOB_DEFAULTS_FROM).
+ * $3 now (the finish time of a notice answer).
  * Returns one row per message, in `ord` order: `ord`, `chat_id`, `answer_id` (null for a duplicate) and
  * `notice`. A duplicate was counted in its chat all the same: the caller takes that count back
  * (UNCOUNT_DUPLICATES_SQL). Redeliveries are rare, so that second statement is too; checking for them
  * up front would cost every batch a lookup (and, planned while the table was small, a sequential scan).
  */
-export function acceptStatement(jobInsertSql: string): string {
-  return ACCEPT_CTES.replace('@@ANSWER_JOBS@@', answerJobs(jobInsertSql));
-}
-
-/** The first of pg-boss's parameters in acceptStatement: $5 is pg-boss's $2. */
-export const ACCEPT_JOB_DEFAULTS_FROM = 5;
-
-/**
- * pg-boss's multi-row job insert (plans.insertJobs, what `boss.insert` runs) with its jobs ($1) read from
- * the answers this statement inserted, and its other parameters ($2…) moved after ours. Throws if pg-boss's
- * statement no longer has the expected shape (after an upgrade), so that Parley fails at boot instead of
- * losing jobs.
- */
-function answerJobs(jobInsertSql: string): string {
-  const parameters = [...jobInsertSql.matchAll(/\$(\d+)/g)].map((match) => Number(match[1]));
-  const readsJobsOnce = jobInsertSql.split('json_to_recordset($1)').length === 2;
-  if (
-    !readsJobsOnce ||
-    parameters.filter((index) => index === 1).length !== 1 ||
-    !/INSERT INTO/i.test(jobInsertSql)
-  ) {
-    throw new Error("pg-boss's job insert statement has an unexpected shape; review acceptStatement");
-  }
-  const answers = `(SELECT json_agg(json_build_object('id', a.id, 'name', $4::text,
-      'data', json_build_object('answerId', a.id))) FROM answer a)`;
-  return jobInsertSql.replace(/\$(\d+)/g, (_match, digits: string) => {
-    const index = Number(digits);
-    return index === 1 ? answers : `$${index - 2 + ACCEPT_JOB_DEFAULTS_FROM}`;
-  });
-}
-
-const ACCEPT_CTES = `
+export const ACCEPT_SQL = `
   WITH input AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS m (
       ord int, question_id uuid, answer_id uuid, bot_provider_id uuid, platform text, chat_key text,
@@ -131,8 +100,7 @@ const ACCEPT_CTES = `
     JOIN input m ON m.bot_provider_id = q.bot_provider_id AND m.platform_message_id = q.platform_message_id
     JOIN quota ON quota.ord = m.ord
     RETURNING id, reply_to_id
-  ),
-  answer_jobs AS (@@ANSWER_JOBS@@)
+  )
   SELECT m.ord, chat.id AS chat_id, answer.id AS answer_id, quota.notice
   FROM input m
   JOIN quota ON quota.ord = m.ord

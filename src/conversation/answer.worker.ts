@@ -1,5 +1,4 @@
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
@@ -11,13 +10,13 @@ import { loadTokenizer } from '../llm/token-counter.js';
 import { Metrics } from '../metrics/metrics.service.js';
 import type { BotPolicyConfig } from '../provider/provider-types.js';
 import { ProviderService } from '../provider/provider.service.js';
-import { QueueService } from '../queue/queue.service.js';
+import { WorkLoops } from '../queue/work-loops.js';
 import { GroundedAnswerService } from '../store/answer/grounded-answer.service.js';
 import type { ChatTurn } from '../store/store.types.js';
 import { StoreService } from '../store/store.service.js';
 import { fallbackText } from './bot-policy.js';
 import { ChannelRegistry } from './channel-registry.js';
-import { ANSWER_QUEUE, AnswerJob, ConversationService } from './conversation.service.js';
+import { ConversationService } from './conversation.service.js';
 import type { DeliveryOutcome } from './conversation.types.js';
 import { Message, MessageSource } from './message.entity.js';
 
@@ -30,33 +29,62 @@ const FLUSH_INTERVAL_MS = 300;
 const BOT_DAILY_TOKEN_SLOTS = 8;
 /** Attempts to generate one answer (a crashed worker counts as one) before it ends with the fallback. */
 const MAX_ATTEMPTS = 2;
+/** How often an idle worker looks for work another instance queued (this instance's own wakes it at once). */
+const POLL_INTERVAL_MS = 500;
+/** Pause after a failed claim (e.g. the database restarting). */
+const ERROR_PAUSE_MS = 1000;
+
 /**
- * True when an earlier answer of answer `m`'s conversation is still queued or generating: answers of one
- * conversation run one at a time, in order, so `m` waits (startNext starts it).
+ * Takes the oldest queued answer whose conversation has no earlier answer unfinished (answers of one
+ * conversation run one at a time, in order, so history stays ordered). SKIP LOCKED: concurrent claims take
+ * different rows, and a claim that reaches a row another claim took meanwhile goes on to the next. An answer
+ * passed over because its conversation is busy becomes claimable when the earlier one ends, and the worker
+ * that ended it claims again at once.
  */
-const EARLIER_ANSWER_UNFINISHED = `EXISTS (
-  SELECT 1 FROM messages earlier
-  WHERE earlier.bot_provider_id = m.bot_provider_id AND earlier.conversation_key = m.conversation_key
-    AND earlier.role = 'assistant' AND earlier.status IN ('queued', 'generating')
-    AND (earlier.created_at, earlier.id) < (m.created_at, m.id))`;
-
-type ClaimOutcome =
-  { kind: 'claimed'; answer: Message } | { kind: 'blocked' } | { kind: 'deliver' } | { kind: 'nothing' };
+const CLAIM_ANSWER_SQL = `
+  UPDATE messages SET status = 'generating', attempts = attempts + 1, started_at = coalesce(started_at, now()),
+    updated_at = now()
+  WHERE id = (
+    SELECT m.id FROM messages m
+    WHERE m.status = 'queued' AND NOT EXISTS (
+      SELECT 1 FROM messages earlier
+      WHERE earlier.bot_provider_id = m.bot_provider_id AND earlier.conversation_key = m.conversation_key
+        AND earlier.role = 'assistant' AND earlier.status IN ('queued', 'generating')
+        AND (earlier.created_at, earlier.id) < (m.created_at, m.id))
+    ORDER BY m.created_at LIMIT 1
+    FOR UPDATE OF m SKIP LOCKED)
+  RETURNING id`;
 
 /**
- * Generates answers: one job per answer, one answer in flight per conversation (history stays ordered),
- * partial text written to the answer row, the final text handed to the channel, and every answer ends —
- * done, or failed with the store's fallback message. A sweeper takes over answers whose worker died.
+ * Takes a finished answer whose delivery nobody has started: an answer that was a notice from the start
+ * (accept stores it done), or one whose delivery's worker stopped (the sweeper sets it back to 'pending').
+ * A worker that finishes an answer takes its delivery in the same statement (finish), so nobody else does.
+ */
+const CLAIM_DELIVERY_SQL = `
+  UPDATE messages SET delivery_status = 'sending', updated_at = now()
+  WHERE id = (
+    SELECT id FROM messages WHERE status IN ('done', 'failed') AND delivery_status = 'pending'
+    ORDER BY updated_at LIMIT 1
+    FOR UPDATE SKIP LOCKED)
+  RETURNING id`;
+
+type AnswerWork = { kind: 'generate'; answer: Message } | { kind: 'deliver'; answerId: string };
+
+/**
+ * Generates answers, one answer in flight per conversation (history stays ordered): claimed from their rows
+ * in `messages` (the answer row is the queue: accept writes nothing else), partial text written to the row,
+ * the final text handed to the channel, and every answer ends — done, or failed with the store's fallback
+ * message. A sweeper takes over answers and deliveries whose worker died.
  */
 @Injectable()
 export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly inFlight = new Map<string, AbortController>();
+  private loops?: WorkLoops<AnswerWork>;
   private sweeper?: NodeJS.Timeout;
   private shuttingDown = false;
 
   constructor(
     private readonly dataSource: DataSource,
-    private readonly queue: QueueService,
     private readonly providers: ProviderService,
     private readonly stores: StoreService,
     private readonly grounded: GroundedAnswerService,
@@ -71,9 +99,16 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
     if (this.config.ROLE === 'api') return;
     // Before any job is taken: the first answers after a start were ~0.2–0.5 s slower end to end.
     loadTokenizer();
-    await this.queue.work<AnswerJob>(ANSWER_QUEUE, { concurrency: this.config.WORKER_CONCURRENCY }, (job) =>
-      this.handle(job.data.answerId),
-    );
+    this.loops = new WorkLoops<AnswerWork>({
+      name: 'answers',
+      claim: () => this.claim(),
+      handle: (work) => this.handle(work),
+      pollMs: POLL_INTERVAL_MS,
+      errorPauseMs: ERROR_PAUSE_MS,
+      logger: this.logger,
+    });
+    this.loops.start(this.config.WORKER_CONCURRENCY);
+    this.conversations.onAnswersQueued((count) => this.loops?.wake(count));
     const every = Math.max(1, Math.min(30, Math.ceil(this.config.ANSWER_STALE_SECONDS / 2))) * 1000;
     this.sweeper = setInterval(
       () => void this.sweep().catch((error) => this.logger.error({ err: error }, 'sweep failed')),
@@ -87,57 +122,42 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
   async beforeApplicationShutdown(): Promise<void> {
     this.shuttingDown = true;
     if (this.sweeper) clearInterval(this.sweeper);
-    const idle = this.queue.stopWorking(ANSWER_QUEUE);
+    const idle = this.loops?.stop() ?? Promise.resolve();
     for (const controller of this.inFlight.values()) controller.abort(new ShutdownSignal());
     await settlesWithin(idle, 10_000);
   }
 
-  /** The job handler. It never throws: every failure ends in the answer row. */
-  async handle(answerId: string): Promise<void> {
+  /** Generates and delivers, or only delivers, a claimed answer. It never throws: every failure ends in the row. */
+  private async handle(work: AnswerWork): Promise<void> {
+    const answerId = work.kind === 'generate' ? work.answer.id : work.answerId;
     try {
-      const claim = await this.claim(answerId);
-      // 'blocked': an earlier answer of the conversation is unfinished; when it finishes it starts this one.
-      if (claim.kind === 'deliver') {
-        await this.deliver(answerId);
-      } else if (claim.kind === 'claimed') {
-        if (await this.generate(claim.answer)) {
-          await this.deliver(answerId);
-          await this.startNext(claim.answer);
-        }
-      }
+      if (work.kind === 'deliver' || (await this.generate(work.answer))) await this.deliver(answerId);
     } catch (error) {
-      this.logger.error({ err: error, answerId }, 'answer job failed');
+      this.logger.error({ err: error, answerId }, 'answer failed');
     }
   }
 
-  private async claim(answerId: string): Promise<ClaimOutcome> {
-    const [rows] = (await this.dataSource.query(
-      `UPDATE messages m SET status = 'generating', attempts = attempts + 1, started_at = coalesce(started_at, now()),
-         updated_at = now()
-       WHERE m.id = $1 AND m.status = 'queued' AND NOT ${EARLIER_ANSWER_UNFINISHED}
-       RETURNING m.id`,
-      [answerId],
-    )) as [{ id: string }[], number];
-    if (rows.length > 0) {
-      return {
-        kind: 'claimed',
-        answer: await this.dataSource.getRepository(Message).findOneByOrFail({ id: answerId }),
-      };
-    }
-    const current = await this.dataSource
-      .getRepository(Message)
-      .findOne({ where: { id: answerId }, select: { id: true, status: true, deliveryStatus: true } });
-    if (!current) return { kind: 'nothing' };
-    if (current.status === 'queued') return { kind: 'blocked' };
-    if ((current.status === 'done' || current.status === 'failed') && current.deliveryStatus === 'pending') {
-      return { kind: 'deliver' };
-    }
-    return { kind: 'nothing' };
+  /** The next delivery to make, else the next answer to generate, else undefined. */
+  private async claim(): Promise<AnswerWork | undefined> {
+    const delivery = await this.claimOne(CLAIM_DELIVERY_SQL);
+    if (delivery) return { kind: 'deliver', answerId: delivery };
+    const answerId = await this.claimOne(CLAIM_ANSWER_SQL);
+    if (!answerId) return undefined;
+    return {
+      kind: 'generate',
+      answer: await this.dataSource.getRepository(Message).findOneByOrFail({ id: answerId }),
+    };
+  }
+
+  private async claimOne(sql: string): Promise<string | undefined> {
+    const [rows] = (await this.dataSource.query(sql)) as [{ id: string }[], number];
+    return rows[0]?.id;
   }
 
   /**
-   * Streams the answer into its row. Returns false when the answer went back to the queue (shutdown, or the
-   * database dropped it mid-answer).
+   * Streams the answer into its row. Returns true when it finished the answer, and so took its delivery; false
+   * when the answer went back to the queue (shutdown, or the database dropped it mid-answer) or another worker
+   * (the sweeper) had ended it meanwhile.
    */
   private async generate(answer: Message): Promise<boolean> {
     const controller = new AbortController();
@@ -149,10 +169,7 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
     const question = await this.dataSource.getRepository(Message).findOneByOrFail({ id: answer.replyToId! });
     const writer = new PartialWriter(this.dataSource, answer.id);
     // Touch the row while waiting on the model, so sweepers on any instance can tell this answer is alive.
-    const heartbeat = setInterval(
-      () => void writer.touch().catch(() => undefined),
-      Math.min(10_000, (this.config.ANSWER_STALE_SECONDS * 1000) / 3),
-    );
+    const heartbeat = setInterval(() => void writer.touch().catch(() => undefined), this.heartbeatMs());
     let storeFallback: string | null | undefined;
     try {
       const bot = await this.providers.resolve<BotPolicyConfig>(answer.botProviderId);
@@ -183,7 +200,7 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
             event.firstTokenMs,
             event.latencyMs,
           );
-          await this.finish(answer.id, {
+          return await this.finish(answer.id, {
             status: 'done',
             content,
             sources: result.sources,
@@ -193,7 +210,7 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
           });
         }
       }
-      return true;
+      throw new Error('the model stream ended without a result');
     } catch (error) {
       await writer.settle();
       if (controller.signal.reason instanceof ShutdownSignal) {
@@ -216,29 +233,16 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
       this.metrics.answers.inc({ outcome: 'failed' });
       this.metrics.modelErrors.inc({ kind: error instanceof LlmError ? error.kind : 'other' });
       this.logger.warn({ answerId: answer.id, reason }, 'answer failed; sending the fallback message');
-      await this.finish(answer.id, {
+      return await this.finish(answer.id, {
         status: 'failed',
         content: fallbackText(storeFallback, question.content),
         error: reason,
       });
-      return true;
     } finally {
       clearTimeout(timeout);
       clearInterval(heartbeat);
       this.inFlight.delete(answer.id);
     }
-  }
-
-  /** Starts the conversation's next waiting answer, if any (answers run one at a time, in order). */
-  private async startNext(answer: Message): Promise<void> {
-    const next = (await this.dataSource.query(
-      `SELECT id FROM messages WHERE bot_provider_id = $1 AND conversation_key = $2 AND role = 'assistant'
-         AND status = 'queued' ORDER BY created_at, id LIMIT 1`,
-      [answer.botProviderId, answer.conversationKey],
-    )) as { id: string }[];
-    if (next.length === 0) return;
-    await this.queue.send<AnswerJob>(ANSWER_QUEUE, { answerId: next[0].id }, { id: randomUUID() });
-    this.queue.notify(ANSWER_QUEUE);
   }
 
   /**
@@ -269,20 +273,25 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
       completionTokens?: number;
       firstTokenMs?: number | null;
     },
-  ): Promise<void> {
-    // One statement: the answer's tokens count towards its bot's day only if this call finished it.
-    await this.dataSource.query(
+  ): Promise<boolean> {
+    // One statement: the answer's tokens count towards its bot's day only if this call finished it, and the
+    // call that finished it takes its delivery ('sending'), so no claim for deliveries picks it up meanwhile.
+    const rows = (await this.dataSource.query(
       `WITH finished AS (
          UPDATE messages SET status = $2, content = $3, error = $4, sources = $5, prompt_tokens = $6,
            completion_tokens = $7, first_token_ms = $8, finished_at = now(), updated_at = now(),
-           latency_ms = (extract(epoch FROM now() - coalesce(started_at, now())) * 1000)::int
+           latency_ms = (extract(epoch FROM now() - coalesce(started_at, now())) * 1000)::int,
+           delivery_status = CASE WHEN delivery_status = 'pending' THEN 'sending' ELSE delivery_status END
          WHERE id = $1 AND status IN ('generating', 'queued')
          RETURNING bot_provider_id, prompt_tokens + completion_tokens AS tokens
+       ),
+       counted AS (
+         INSERT INTO bot_daily_tokens (bot_provider_id, day, slot, tokens)
+         SELECT bot_provider_id, current_date, floor(random() * ${BOT_DAILY_TOKEN_SLOTS})::int, tokens
+         FROM finished WHERE tokens > 0
+         ON CONFLICT (bot_provider_id, day, slot) DO UPDATE SET tokens = bot_daily_tokens.tokens + excluded.tokens
        )
-       INSERT INTO bot_daily_tokens (bot_provider_id, day, slot, tokens)
-       SELECT bot_provider_id, current_date, floor(random() * ${BOT_DAILY_TOKEN_SLOTS})::int, tokens
-       FROM finished WHERE tokens > 0
-       ON CONFLICT (bot_provider_id, day, slot) DO UPDATE SET tokens = bot_daily_tokens.tokens + excluded.tokens`,
+       SELECT count(*)::int AS finished FROM finished`,
       [
         answerId,
         result.status,
@@ -293,7 +302,8 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
         result.completionTokens ?? 0,
         result.firstTokenMs ?? null,
       ],
-    );
+    )) as { finished: number }[];
+    return rows[0].finished > 0;
   }
 
   /**
@@ -308,12 +318,31 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
        WHERE id = $1 AND status = 'generating'`,
       [answerId, attemptCounts],
     );
-    await this.queue.send<AnswerJob>(ANSWER_QUEUE, { answerId }, { id: randomUUID() });
-    this.queue.notify(ANSWER_QUEUE);
+    this.loops?.wake(1);
   }
 
-  /** Hands the final answer to its channel and records the outcome. */
+  /**
+   * Hands the final answer, whose delivery this worker took ('sending'), to its channel and records the
+   * outcome. The row is touched meanwhile, so that the sweeper tells a slow delivery from a dead one.
+   */
   private async deliver(answerId: string): Promise<void> {
+    const heartbeat = setInterval(
+      () =>
+        void this.dataSource
+          .query(`UPDATE messages SET updated_at = now() WHERE id = $1 AND delivery_status = 'sending'`, [
+            answerId,
+          ])
+          .catch(() => undefined),
+      this.heartbeatMs(),
+    );
+    try {
+      await this.deliverNow(answerId);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  private async deliverNow(answerId: string): Promise<void> {
     const snapshot = await this.snapshotOrThrow(answerId);
     const delivery = this.channels.get(snapshot.platform);
     let outcome: DeliveryOutcome;
@@ -341,6 +370,11 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
       this.logger.warn({ answerId, error: outcome.error }, 'answer delivery failed');
   }
 
+  /** How often a row being worked on is touched: well within ANSWER_STALE_SECONDS. */
+  private heartbeatMs(): number {
+    return Math.min(10_000, (this.config.ANSWER_STALE_SECONDS * 1000) / 3);
+  }
+
   private recordAnswer(
     promptTokens: number,
     completionTokens: number,
@@ -362,38 +396,19 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
 
   /**
    * Ends what nobody is working on: answers whose worker stopped writing (a crashed process) are queued again,
-   * or failed with the fallback after MAX_ATTEMPTS; answers whose delivery never happened are delivered.
+   * or failed with the fallback after MAX_ATTEMPTS; deliveries whose worker stopped are made claimable again.
    */
   async sweep(): Promise<void> {
     if (this.shuttingDown) return;
     const stale = `${this.config.ANSWER_STALE_SECONDS} seconds`;
-    const requeued = (await this.dataSource.query(
+    const [requeued] = (await this.dataSource.query(
       `UPDATE messages SET status = 'queued', updated_at = now()
        WHERE role = 'assistant' AND status = 'generating' AND updated_at < now() - $1::interval AND attempts < $2
        RETURNING id`,
       [stale, MAX_ATTEMPTS],
     )) as [{ id: string }[], number];
-    for (const { id } of requeued[0]) {
+    for (const { id } of requeued)
       this.logger.warn({ answerId: id }, 'taking over an answer whose worker stopped');
-      await this.queue.send<AnswerJob>(ANSWER_QUEUE, { answerId: id }, { id: randomUUID() });
-    }
-    // Queued answers nobody will start: first of their conversation (later ones are started by startNext)
-    // and without a job waiting in the queue (a lost job, or a conversation whose previous worker died).
-    // Re-sending only those keeps a backlog after a burst from being doubled every sweep. A worker claims a
-    // queued answer within milliseconds of taking its job, so a job active for longer than `stale` while
-    // its answer is still queued has lost its worker.
-    const noJob = `NOT ${QueueService.pendingJobExists('$2', 'answerId', 'm.id')}`;
-    const noLiveJob = `NOT ${QueueService.pendingJobExists('$2', 'answerId', 'm.id', '$1::interval')}`;
-    const waiting = (await this.dataSource.query(
-      `UPDATE messages m SET updated_at = now()
-       WHERE m.role = 'assistant' AND m.status = 'queued' AND m.updated_at < now() - $1::interval
-         AND NOT ${EARLIER_ANSWER_UNFINISHED}
-         AND ${noLiveJob}
-       RETURNING m.id`,
-      [stale, ANSWER_QUEUE],
-    )) as [{ id: string }[], number];
-    for (const { id } of waiting[0])
-      await this.queue.send<AnswerJob>(ANSWER_QUEUE, { answerId: id }, { id: randomUUID() });
     const abandoned = (await this.dataSource.query(
       `SELECT a.id, u.content AS question, a.bot_provider_id FROM messages a JOIN messages u ON u.id = a.reply_to_id
        WHERE a.role = 'assistant' AND a.status = 'generating' AND a.updated_at < now() - $1::interval AND a.attempts >= $2`,
@@ -401,20 +416,22 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
     )) as { id: string; question: string; bot_provider_id: string }[];
     for (const row of abandoned) {
       const fallback = await this.fallbackFor(row.bot_provider_id);
-      await this.finish(row.id, {
+      const finished = await this.finish(row.id, {
         status: 'failed',
         content: fallbackText(fallback, row.question),
         error: `abandoned after ${MAX_ATTEMPTS} attempts`,
       });
-      await this.deliver(row.id);
+      if (finished) await this.deliver(row.id);
     }
-    const undelivered = (await this.dataSource.query(
-      `SELECT m.id FROM messages m WHERE m.delivery_status = 'pending' AND m.status IN ('done', 'failed')
-         AND m.updated_at < now() - $1::interval AND ${noJob}`,
-      [stale, ANSWER_QUEUE],
-    )) as { id: string }[];
+    const [undelivered] = (await this.dataSource.query(
+      `UPDATE messages SET delivery_status = 'pending', updated_at = now()
+       WHERE status IN ('done', 'failed') AND delivery_status = 'sending' AND updated_at < now() - $1::interval
+       RETURNING id`,
+      [stale],
+    )) as [{ id: string }[], number];
     for (const { id } of undelivered)
-      await this.queue.send<AnswerJob>(ANSWER_QUEUE, { answerId: id }, { id: randomUUID() });
+      this.logger.warn({ answerId: id }, 'delivering an answer whose worker stopped');
+    this.loops?.wake(requeued.length + undelivered.length);
   }
 
   private async fallbackFor(botProviderId: string): Promise<string | null | undefined> {

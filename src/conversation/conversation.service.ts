@@ -1,11 +1,10 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { DataSource, QueryRunner } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
 import { InjectLogger } from '../core/core.module.js';
 import { NotFoundError, ValidationFailedError } from '../common/errors.js';
 import { preparedQuery } from '../common/prepared-query.js';
-import { QueueService } from '../queue/queue.service.js';
 import { Metrics } from '../metrics/metrics.service.js';
 import type { BotPolicyConfig } from '../provider/provider-types.js';
 import { ProviderService } from '../provider/provider.service.js';
@@ -19,7 +18,7 @@ import type {
   Platform,
 } from './conversation.types.js';
 import {
-  acceptStatement,
+  ACCEPT_SQL,
   type AcceptChatRow,
   type AcceptResultRow,
   type AcceptRow,
@@ -27,13 +26,6 @@ import {
 } from './accept.sql.js';
 import { Batcher } from '../common/batcher.js';
 import { Message, MessageFeedback, MessageSource } from './message.entity.js';
-
-export const ANSWER_QUEUE = 'answer';
-
-/** An answer job's data; accept builds it in SQL (acceptStatement), the worker reads it. */
-export interface AnswerJob {
-  answerId: string;
-}
 
 /** Messages accepted at the same time share one statement, up to this many. */
 const ACCEPT_BATCH_MAX = 64;
@@ -61,34 +53,29 @@ type Stored =
  * It never sees a wire format.
  */
 @Injectable()
-export class ConversationService implements OnModuleInit {
+export class ConversationService {
   constructor(
     private readonly dataSource: DataSource,
-    private readonly queue: QueueService,
     private readonly providers: ProviderService,
     private readonly stores: StoreService,
     private readonly metrics: Metrics,
     @InjectLogger() private readonly logger: Logger,
-  ) {}
+  ) {
+    metrics.countQueuedAnswersWith(() => this.queuedAnswers());
+  }
 
   private readonly batcher = new Batcher<AcceptItem, Stored>((items) => this.acceptBatch(items), {
     maxBatchSize: ACCEPT_BATCH_MAX,
     maxConcurrentRuns: ACCEPT_CONCURRENT_BATCHES,
   });
 
-  /** The accept statement with pg-boss's job insert in it, and pg-boss's parameters for that insert. */
-  private accepting?: { sql: string; jobDefaults: unknown[] };
-
-  /** The answer queue must exist before accept() inserts its jobs; the statement is built once. */
-  async onModuleInit(): Promise<void> {
-    await this.queue.ensureQueue(ANSWER_QUEUE);
-    const jobInsert = await this.queue.jobInsertStatement();
-    this.accepting = { sql: acceptStatement(jobInsert.text), jobDefaults: jobInsert.defaults };
-  }
+  /** Called with the number of answers a batch queued (or finished at once, to deliver), after it committed. */
+  private readonly answersQueuedListeners: ((count: number) => void)[] = [];
 
   /**
-   * Persists the message and its answer placeholder and enqueues the answer job, all in one statement.
-   * A duplicate delivery (same bot + platform message id) returns the existing answer and enqueues nothing.
+   * Persists the message and its answer, queued, in one statement (the answer row is its place in the queue:
+   * AnswerWorker claims it from there). A duplicate delivery (same bot + platform message id) returns the
+   * existing answer and queues nothing.
    * On the hot path of every webhook: messages accepted at the same time share the statement (see
    * acceptBatch), so under load a commit serves many webhooks.
    */
@@ -153,23 +140,32 @@ export class ConversationService implements OnModuleInit {
     }
   }
 
+  /** Lets this process's answer workers know at once when answers are queued (instead of at their next poll). */
+  onAnswersQueued(listener: (count: number) => void): void {
+    this.answersQueuedListeners.push(listener);
+  }
+
+  /** Answers waiting for a worker, on every instance. */
+  async queuedAnswers(): Promise<number> {
+    const [row] = (await this.dataSource.query(
+      `SELECT count(*)::int AS n FROM messages WHERE status = 'queued'`,
+    )) as { n: number }[];
+    return row.n;
+  }
+
   /**
-   * Stores a batch of messages with one statement (acceptStatement: messages, answers, jobs, chat counts).
+   * Stores a batch of messages with one statement (ACCEPT_SQL: messages, answers, chat counts).
    * A platform message id that occurs twice in the batch is stored once.
    */
   private async acceptBatch(items: AcceptItem[]): Promise<Stored[]> {
-    const accepting = this.accepting;
-    if (!accepting) throw new Error('ConversationService is not initialised (onModuleInit)');
     const plan = planBatch(items);
     this.metrics.acceptBatchSize.observe(items.length);
     const rows = await this.withConnection(async (runner) => {
       const timed = this.metrics.acceptSeconds.startTimer();
-      const accepted = await preparedQuery<AcceptResultRow>(runner, accepting.sql, [
+      const accepted = await preparedQuery<AcceptResultRow>(runner, ACCEPT_SQL, [
         JSON.stringify(plan.rows),
         JSON.stringify(plan.chats),
         new Date(),
-        ANSWER_QUEUE,
-        ...accepting.jobDefaults,
       ]).finally(() => timed());
       if (accepted.length !== plan.rows.length || accepted.some((row, index) => row.ord !== index)) {
         throw new Error(
@@ -180,7 +176,8 @@ export class ConversationService implements OnModuleInit {
       if (duplicates.length > 0) await this.uncount(runner, duplicates);
       return accepted;
     });
-    if (rows.some((row) => row.answer_id)) this.queue.notify(ANSWER_QUEUE);
+    const queued = rows.filter((row) => row.answer_id).length;
+    if (queued > 0) for (const listener of this.answersQueuedListeners) listener(queued);
     return plan.sources.map((ord) => {
       const row = rows[ord.index];
       if (!row?.answer_id) return { kind: 'duplicate' };
@@ -230,7 +227,7 @@ interface BatchPlan {
 
 /**
  * ACCEPT_SQL's parameters for a batch: each platform message once, each chat once, with new rows' ids
- * time-ordered (UUIDv7; see acceptStatement).
+ * time-ordered (UUIDv7; see ACCEPT_SQL).
  */
 export function planBatch(items: AcceptItem[]): BatchPlan {
   const rows: AcceptRow[] = [];

@@ -2,7 +2,8 @@ import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateCol
 import type { AnswerStatus, Platform } from './conversation.types.js';
 
 export type MessageRole = 'user' | 'assistant';
-export type DeliveryStatus = 'none' | 'pending' | 'delivered' | 'skipped' | 'failed';
+/** 'sending': a worker took the delivery (AnswerWorker); the sweeper hands it back if that worker stops. */
+export type DeliveryStatus = 'none' | 'pending' | 'sending' | 'delivered' | 'skipped' | 'failed';
 
 export interface MessageSource {
   documentId: string;

@@ -9,7 +9,7 @@ import {
 import type { Response } from 'express';
 import { Public } from '../auth/public.decorator.js';
 import { Database } from '../database/database.js';
-import { QueueService } from '../queue/queue.service.js';
+import { ConversationService } from '../conversation/conversation.service.js';
 
 class LiveDto {
   @ApiProperty({ example: 'ok' }) status!: string;
@@ -19,7 +19,7 @@ class ReadyDto {
   @ApiProperty({ enum: ['ok', 'unavailable'] }) status!: string;
   @ApiProperty({ example: { database: 'ok', migrations: 'ok' } }) checks!: Record<string, string>;
   @ApiProperty({ enum: ['postgres', 'pglite'] }) database!: string;
-  @ApiProperty({ nullable: true, description: 'Answers waiting in the job queue' }) answerQueueDepth!:
+  @ApiProperty({ nullable: true, description: 'Answers waiting for a worker' }) answerQueueDepth!:
     number | null;
 }
 
@@ -29,7 +29,7 @@ class ReadyDto {
 export class HealthController {
   constructor(
     private readonly database: Database,
-    private readonly queue: QueueService,
+    private readonly conversations: ConversationService,
   ) {}
 
   @Get('live')
@@ -40,7 +40,7 @@ export class HealthController {
   }
 
   @Get('ready')
-  @ApiOperation({ summary: 'Ready to serve: database reachable, migrations applied, job queue working' })
+  @ApiOperation({ summary: 'Ready to serve: database reachable, migrations applied, answer queue readable' })
   @ApiOkResponse({ type: ReadyDto })
   @ApiServiceUnavailableResponse({ type: ReadyDto })
   async ready(@Res({ passthrough: true }) response: Response): Promise<ReadyDto> {
@@ -50,7 +50,7 @@ export class HealthController {
       await this.database.dataSource.query('SELECT 1');
       checks.database = 'ok';
       checks.migrations = (await this.database.pendingMigrations()) ? 'pending' : 'ok';
-      queueDepth = await this.queue.size('answer');
+      queueDepth = await this.conversations.queuedAnswers();
       checks.queue = 'ok';
     } catch (error) {
       checks.database ??= `error: ${(error as Error).message}`;

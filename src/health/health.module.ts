@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
+import { ConversationModule } from '../conversation/conversation.module.js';
 import { HealthController } from './health.controller.js';
 
-@Module({ controllers: [HealthController] })
+@Module({ imports: [ConversationModule], controllers: [HealthController] })
 export class HealthModule {}

@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { QueueService } from '../queue/queue.service.js';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const ACCEPT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
@@ -93,15 +92,24 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(queue: QueueService) {
+  /** Counts the answers waiting for a worker; set by the conversation engine, which owns them. */
+  private queuedAnswers?: () => Promise<number>;
+
+  constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'parley_' });
+    const depth = () => this.queuedAnswers?.() ?? Promise.resolve(-1);
     new Gauge({
       name: 'parley_answer_queue_depth',
-      help: 'Answer jobs waiting in the queue',
+      help: 'Answers waiting for a worker (-1: could not be counted)',
       registers: [this.registry],
       async collect() {
-        this.set(await queue.size('answer').catch(() => -1));
+        this.set(await depth().catch(() => -1));
       },
     });
+  }
+
+  /** Where parley_answer_queue_depth comes from. */
+  countQueuedAnswersWith(count: () => Promise<number>): void {
+    this.queuedAnswers = count;
   }
 }

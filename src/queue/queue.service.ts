@@ -4,6 +4,7 @@ import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { preparedQuery } from '../common/prepared-query.js';
 import { settlesWithin } from '../common/retry.js';
 import type { Database } from '../database/database.js';
+import { WorkLoops } from './work-loops.js';
 
 export interface EnqueueOptions {
   /** A deterministic id makes a second send of the same job a no-op while the job exists. */
@@ -73,11 +74,8 @@ function pooledDb(dataSource: DataSource): PgBoss.Db {
  */
 export class QueueService {
   private readonly created = new Set<string>();
-  /** Idle worker loops per queue, waiting for the next poll or a notify(). */
-  private readonly sleepers = new Map<string, Set<() => void>>();
-  private readonly loops = new Map<string, Promise<void>[]>();
-  /** Queues this process no longer takes jobs from. */
-  private readonly paused = new Set<string>();
+  /** This process's worker loops, per queue. */
+  private readonly workers = new Map<string, WorkLoops<unknown>>();
   private stopping = false;
   private stopped = false;
 
@@ -128,28 +126,9 @@ export class QueueService {
     return this.boss.send(name, data, defined);
   }
 
-  /**
-   * pg-boss's multi-row job insert (what `boss.insert` runs), without running it: for a caller that inserts
-   * jobs as part of its own statement (ConversationService's accept). `text` reads the jobs from $1 (a JSON
-   * array of {id, name, data}); `defaults` are its other parameters ($2…), pg-boss's configured defaults.
-   */
-  async jobInsertStatement(): Promise<{ text: string; defaults: unknown[] }> {
-    let captured: { text: string; values: unknown[] } | undefined;
-    await this.boss.insert([], {
-      db: {
-        executeSql: (text, values) => {
-          captured = { text, values: values ?? [] };
-          return Promise.resolve({ rows: [] });
-        },
-      },
-    });
-    if (!captured) throw new Error('pg-boss ran no statement for a job insert');
-    return { text: captured.text, defaults: captured.values.slice(1) };
-  }
-
   /** Wakes this process's idle workers of a queue at once (call after the enqueueing transaction commits). */
   notify(name: string): void {
-    for (const wake of this.sleepers.get(name) ?? []) wake();
+    this.workers.get(name)?.wake();
   }
 
   /**
@@ -159,81 +138,29 @@ export class QueueService {
    */
   async work<T>(name: string, options: WorkOptions, handler: Handler<T>): Promise<void> {
     await this.ensureQueue(name);
-    const loops = this.loops.get(name) ?? [];
-    for (let index = 0; index < options.concurrency; index++) loops.push(this.loop(name, handler));
-    this.loops.set(name, loops);
-  }
-
-  /**
-   * Stops taking jobs of a queue in this process (the first step of a graceful shutdown); resolves when the
-   * handlers running now have returned.
-   */
-  async stopWorking(name: string): Promise<void> {
-    this.paused.add(name);
-    for (const wake of [...(this.sleepers.get(name) ?? [])]) wake();
-    await Promise.all(this.loops.get(name) ?? []);
-  }
-
-  private async loop<T>(name: string, handler: Handler<T>): Promise<void> {
-    while (!this.stopping && !this.paused.has(name)) {
-      let job: PgBoss.Job<T> | undefined;
-      try {
-        [job] = await this.boss.fetch<T>(name, { batchSize: 1 });
-      } catch (error) {
-        if (!this.stopping) this.logger.warn({ err: error, queue: name }, 'fetching a job failed; retrying');
-        await this.idle(name, ERROR_PAUSE_MS);
-        continue;
-      }
-      if (!job) {
-        await this.idle(name, POLL_INTERVAL_MS);
-        continue;
-      }
-      try {
-        await handler({ id: job.id, name: job.name, data: job.data });
-        await this.boss.complete(name, job.id);
-      } catch (error) {
-        this.logger.warn({ err: error, queue: name, jobId: job.id }, 'job failed; it will be retried');
-        await this.boss.fail(name, job.id, { message: (error as Error).message }).catch(() => undefined);
-      }
+    let loops = this.workers.get(name) as WorkLoops<PgBoss.Job<T>> | undefined;
+    if (!loops) {
+      loops = new WorkLoops<PgBoss.Job<T>>({
+        name,
+        claim: async () => (await this.boss.fetch<T>(name, { batchSize: 1 }))[0],
+        handle: (job) => this.run(name, job, handler),
+        pollMs: POLL_INTERVAL_MS,
+        errorPauseMs: ERROR_PAUSE_MS,
+        logger: this.logger,
+      });
+      this.workers.set(name, loops as WorkLoops<unknown>);
     }
+    if (!this.stopping) loops.start(options.concurrency);
   }
 
-  /** Waits for the poll interval, a notify() of this queue, or stop(). */
-  private idle(name: string, ms: number): Promise<void> {
-    if (this.stopping || this.paused.has(name)) return Promise.resolve();
-    return new Promise((resolve) => {
-      const sleepers = this.sleepers.get(name) ?? new Set<() => void>();
-      this.sleepers.set(name, sleepers);
-      const wake = () => {
-        clearTimeout(timer);
-        sleepers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      sleepers.add(wake);
-    });
-  }
-
-  /**
-   * A SQL condition, true when the queue `$queueParam` holds a job not yet finished (created, retry or
-   * active) whose data field `field` equals the SQL expression `idExpression`. With `activeWithin` (an SQL
-   * interval expression), an active job counts only if it started within that interval: an older one is a
-   * job whose worker is gone without recording it (e.g. its connection to Postgres was cut between the
-   * fetch and the completion, so pg-boss would only notice at its expiry). For sweepers, so they re-send
-   * only what was really lost. pg-boss's table and state enum (ordered created < retry < active <
-   * completed…) are its own; this is the one place outside pg-boss that knows them.
-   */
-  static pendingJobExists(
-    queueParam: string,
-    field: string,
-    idExpression: string,
-    activeWithin?: string,
-  ): string {
-    const unfinished = activeWithin
-      ? `(j.state < 'active' OR (j.state = 'active' AND j.started_on > now() - ${activeWithin}))`
-      : `j.state < 'completed'`;
-    return `EXISTS (SELECT 1 FROM pgboss.job j WHERE j.name = ${queueParam} AND ${unfinished}
-      AND j.data ->> '${field}' = (${idExpression})::text)`;
+  private async run<T>(name: string, job: PgBoss.Job<T>, handler: Handler<T>): Promise<void> {
+    try {
+      await handler({ id: job.id, name: job.name, data: job.data });
+      await this.boss.complete(name, job.id);
+    } catch (error) {
+      this.logger.warn({ err: error, queue: name, jobId: job.id }, 'job failed; it will be retried');
+      await this.boss.fail(name, job.id, { message: (error as Error).message }).catch(() => undefined);
+    }
   }
 
   /** A job's state (created, retry, active, completed, cancelled, failed), or undefined if it is gone. */
@@ -258,8 +185,10 @@ export class QueueService {
   async stop(timeoutMs = 10_000): Promise<void> {
     if (this.stopped) return;
     this.stopping = true;
-    for (const sleepers of this.sleepers.values()) for (const wake of [...sleepers]) wake();
-    const finished = await settlesWithin(Promise.all([...this.loops.values()].flat()), timeoutMs);
+    const finished = await settlesWithin(
+      Promise.all([...this.workers.values()].map((loops) => loops.stop())),
+      timeoutMs,
+    );
     if (!finished) this.logger.warn('job handlers still running at shutdown; their jobs will be retried');
     await this.boss.stop({ graceful: false, close: true });
     this.stopped = true;

@@ -13,6 +13,8 @@ export class RecordingDelivery implements ChannelDelivery {
   readonly delivered: AnswerSnapshot[] = [];
   readonly progressed: AnswerSnapshot[] = [];
   failWith?: string;
+  /** While set, deliver() waits for it (after recording the answer): a slow platform. */
+  holdUntil?: Promise<unknown>;
 
   constructor(readonly platform: Platform) {}
 
@@ -22,6 +24,7 @@ export class RecordingDelivery implements ChannelDelivery {
 
   async deliver(answer: AnswerSnapshot): Promise<DeliveryOutcome> {
     this.delivered.push(answer);
+    if (this.holdUntil) await this.holdUntil;
     if (this.failWith) return { status: 'failed', error: this.failWith };
     return { status: 'delivered', platformMessageIds: [`sent-${this.delivered.length}`] };
   }

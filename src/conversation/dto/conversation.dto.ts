@@ -82,7 +82,8 @@ export class MessageDto {
   @ApiPropertyOptional({ nullable: true, description: 'Time to first token, ms' }) firstTokenMs!:
     number | null;
   @ApiPropertyOptional({ nullable: true, description: 'Generation time, ms' }) latencyMs!: number | null;
-  @ApiProperty({ enum: ['none', 'pending', 'delivered', 'skipped', 'failed'] }) deliveryStatus!: string;
+  @ApiProperty({ enum: ['none', 'pending', 'sending', 'delivered', 'skipped', 'failed'] })
+  deliveryStatus!: string;
   @ApiPropertyOptional({ nullable: true }) deliveryError!: string | null;
   @ApiPropertyOptional({ nullable: true, type: Object, description: 'accurate / inaccurate + reasons' })
   feedback!: unknown;

@@ -1,0 +1,98 @@
+import pino from 'pino';
+import { WorkLoops } from './work-loops.js';
+
+const logger = pino({ level: 'silent' });
+const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
+
+/** Loops over a list of work items, counting claims; `pollMs` long so that only wake() moves an idle loop. */
+function loopsOver(items: number[], handle: (item: number) => Promise<void> = async () => undefined) {
+  const counts = { claims: 0 };
+  const loops = new WorkLoops<number>({
+    name: 'test',
+    claim: () => {
+      counts.claims++;
+      return Promise.resolve(items.shift());
+    },
+    handle,
+    pollMs: 60_000,
+    errorPauseMs: 1,
+    logger,
+  });
+  return { loops, counts };
+}
+
+describe('WorkLoops', () => {
+  it('claims again at once after work, and waits for wake() when there is none', async () => {
+    const handled: number[] = [];
+    const items = [1, 2, 3];
+    const { loops, counts } = loopsOver(items, async (item) => {
+      handled.push(item);
+    });
+    loops.start(1);
+    await tick();
+    expect(handled).toEqual([1, 2, 3]);
+    expect(counts.claims).toBe(4);
+
+    items.push(4);
+    await tick();
+    expect(handled).toEqual([1, 2, 3]);
+    loops.wake();
+    await tick();
+    expect(handled).toEqual([1, 2, 3, 4]);
+    await loops.stop();
+  });
+
+  it('wakes no more idle loops than asked', async () => {
+    const { loops, counts } = loopsOver([]);
+    loops.start(5);
+    await tick();
+    expect(counts.claims).toBe(5);
+    loops.wake(2);
+    await tick();
+    expect(counts.claims).toBe(7);
+    await loops.stop();
+  });
+
+  it('stops claiming at stop(), which resolves once the running handlers have returned', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let finished = false;
+    const { loops, counts } = loopsOver([1, 2], async () => {
+      await held;
+      finished = true;
+    });
+    loops.start(1);
+    await tick();
+    let stopped = false;
+    const stopping = loops.stop().then(() => (stopped = true));
+    await tick();
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    expect(finished).toBe(true);
+    expect(counts.claims).toBe(1);
+  });
+
+  it('goes on after a failed claim and after a handler that throws', async () => {
+    const handled: number[] = [];
+    let failures = 1;
+    const loops = new WorkLoops<number>({
+      name: 'test',
+      claim: () => {
+        if (failures-- > 0) return Promise.reject(new Error('the database is restarting'));
+        return Promise.resolve(handled.length < 2 ? handled.length + 1 : undefined);
+      },
+      handle: (item) => {
+        handled.push(item);
+        return item === 1 ? Promise.reject(new Error('a bad answer')) : Promise.resolve();
+      },
+      pollMs: 60_000,
+      errorPauseMs: 1,
+      logger,
+    });
+    loops.start(1);
+    await tick();
+    expect(handled).toEqual([1, 2]);
+    await loops.stop();
+  });
+});
