@@ -35,11 +35,13 @@ const POLL_INTERVAL_MS = 500;
 const ERROR_PAUSE_MS = 1000;
 
 /**
- * Takes the oldest queued answer whose conversation has no earlier answer unfinished (answers of one
+ * Takes the longest-waiting queued answer whose conversation has no earlier answer unfinished (answers of one
  * conversation run one at a time, in order, so history stays ordered). SKIP LOCKED: concurrent claims take
  * different rows, and a claim that reaches a row another claim took meanwhile goes on to the next. An answer
  * passed over because its conversation is busy becomes claimable when the earlier one ends, and the worker
- * that ended it claims again at once.
+ * that ended it claims again at once. Longest-waiting by updated_at (when it was queued, or queued again),
+ * which messages_unfinished_idx keeps in order: the claim reads the first rows of that index, not every
+ * queued answer, however long the backlog.
  */
 const CLAIM_ANSWER_SQL = `
   UPDATE messages SET status = 'generating', attempts = attempts + 1, started_at = coalesce(started_at, now()),
@@ -51,7 +53,7 @@ const CLAIM_ANSWER_SQL = `
       WHERE earlier.bot_provider_id = m.bot_provider_id AND earlier.conversation_key = m.conversation_key
         AND earlier.role = 'assistant' AND earlier.status IN ('queued', 'generating')
         AND (earlier.created_at, earlier.id) < (m.created_at, m.id))
-    ORDER BY m.created_at LIMIT 1
+    ORDER BY m.updated_at LIMIT 1
     FOR UPDATE OF m SKIP LOCKED)
   RETURNING id`;
 
