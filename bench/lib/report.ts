@@ -211,7 +211,7 @@ export function renderSection(results: RunResults, previousRuns: string[], notes
     `- **Ack phases** run against Parley with \`ROLE=${options.ackRole}\`` +
       (options.ackRole === 'api'
         ? ' (the webhook tier of the scale-out layout): the accept path is the same — verify, decrypt, ' +
-          'resolve the bot, rate-limit check, one statement storing message + answer placeholder + job — ' +
+          'resolve the bot, rate-limit check, one statement storing chat, message and queued answer — ' +
           'but the tens of thousands of queued answers are not generated during the later phases (that work ' +
           "would otherwise spill into the ceiling's and the other channels' measurements)."
         : ' (answers are generated while later phases run).'),

@@ -42,8 +42,8 @@ const runSql = async (runner: QueryRunner, text: string, values?: unknown[]) => 
 });
 
 /**
- * pg-boss's view of a TypeORM transaction, for transactional enqueue. Its statements (the job insert, on
- * the hot path of every webhook) run prepared: pg-boss's SQL is constant, Postgres then plans it once.
+ * pg-boss's view of a TypeORM transaction, for transactional enqueue. Its statements run prepared: pg-boss's
+ * SQL is constant, Postgres then plans it once.
  */
 function transactionDb(manager: EntityManager): PgBoss.Db {
   return {
