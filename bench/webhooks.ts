@@ -71,14 +71,17 @@ import {
 
 const HELP = `npm run bench:webhooks -- [flags]
 
-  --duration <s>          seconds per measured phase (default 10)
+  --duration <s>          seconds per measured closed-loop and refresh phase (default 10)
+  --open-seconds <s>      seconds per measured open-loop phase (default 30: over fewer requests one stall of
+                          the shared machine decides the p99)
   --warmup <s>            unmeasured seconds before each measured phase, at its load and (open loop) on its
                           connections (default 3)
   --connections <n>       closed-loop connections (default 100)
   --rate <n>              open-loop callbacks per second, also the refresh rate (default 500)
   --open-slices <n>       the ceiling's and Parley's open-loop phases interleaved in n slices each, in ABBA
-                          order, so that the shared machine's other work falls on both alike (default 10;
-                          1 = one after the other)
+                          order, so that the shared machine's other work falls on both alike (default: one
+                          per second of --open-seconds; 1 = one after the other). Each slice's requests are
+                          signed just before it, so signatures stay within the platforms' time windows
   --channels <list>       wecom,tencent,cometchat (default all three)
   --model-latency-ms <n>  the fake LLM's time per answer (default 500)
   --e2e-rate <n>          end-to-end messages per second per channel (default 10)
@@ -104,6 +107,7 @@ const HELP = `npm run bench:webhooks -- [flags]
 
 interface Options {
   duration: number;
+  openSeconds: number;
   warmup: number;
   connections: number;
   rate: number;
@@ -141,7 +145,8 @@ function parseOptions(): Options | undefined {
       warmup: { type: 'string', default: '3' },
       connections: { type: 'string', default: '100' },
       rate: { type: 'string', default: '500' },
-      'open-slices': { type: 'string', default: '10' },
+      'open-seconds': { type: 'string', default: '30' },
+      'open-slices': { type: 'string' },
       channels: { type: 'string', default: CHANNELS.join(',') },
       'model-latency-ms': { type: 'string', default: '500' },
       'e2e-rate': { type: 'string', default: '10' },
@@ -188,7 +193,8 @@ function parseOptions(): Options | undefined {
     warmup: number('warmup', values.warmup, 0, 60),
     connections: number('connections', values.connections, 1, 1000),
     rate: number('rate', values.rate, 1, 20_000),
-    openSlices: number('open-slices', values['open-slices'], 1, 100),
+    openSeconds: number('open-seconds', values['open-seconds'], 1, 600),
+    openSlices: number('open-slices', values['open-slices'] ?? values['open-seconds'], 1, 600),
     channels: channels as Channel[],
     modelLatencyMs: number('model-latency-ms', values['model-latency-ms'], 0, 120_000),
     e2eRate: number('e2e-rate', values['e2e-rate'], 0.1, 200),
@@ -496,7 +502,7 @@ async function loadFor(
   const count =
     mode === 'closed'
       ? Math.ceil(expectedThroughput * options.duration) + options.connections * 2
-      : Math.ceil(options.rate * options.duration) + 10;
+      : Math.ceil(options.rate * options.openSeconds) + 10;
   const messageOptions: MessageOptions = { batch, users: usersFor(count) };
   const extraHeaders: Record<string, string> =
     target === 'parley' || target === 'ceiling' ? {} : { [BARE_STORE_HEADER]: target };
@@ -557,7 +563,7 @@ async function measure(
       : await openLoop({
           origin: load.origin,
           rate: options.rate,
-          seconds: options.duration,
+          seconds: options.openSeconds,
           source,
           agent: load.agent,
         });
@@ -584,7 +590,9 @@ async function measureOpenInterleaved(
   const { options } = context;
   const loads: TargetLoad[] = [];
   for (const target of targets) loads.push(await loadFor(context, target, channel, 'open', options.rate));
-  const sources = loads.map((load) => prepare(load.count, load.make));
+  // Signed slice by slice, just before each slice (see RequestSource.refill).
+  const sources = loads.map((load) => new RequestSource([], load.make));
+  const sliceSeconds = options.openSeconds / options.openSlices;
   await settle(context.db);
   for (const load of loads) {
     if (load.agent) await openLoopWarmUp(context, load.origin, load.warmUpSource, load.agent);
@@ -606,6 +614,7 @@ async function measureOpenInterleaved(
   for (let slice = 0; slice < options.openSlices; slice++) {
     for (const index of slice % 2 === 0 ? forward : backward) {
       const load = loads[index];
+      sources[index].refill(Math.ceil(options.rate * sliceSeconds) + 10);
       const sampler = await samplerFor(context, load.pid);
       sampler.start(loadavg()[0]);
       const sliceStart = epochNow();
@@ -613,7 +622,7 @@ async function measureOpenInterleaved(
         await openLoop({
           origin: load.origin,
           rate: options.rate,
-          seconds: options.duration / options.openSlices,
+          seconds: sliceSeconds,
           source: sources[index],
           agent: load.agent,
           samples: samples[index],
@@ -832,7 +841,7 @@ async function main(): Promise<void> {
   }
   installExitHandlers();
   const loadAtStart = loadavg();
-  const perChannel = 4 * (options.duration + 15) + 4 * (options.warmup + 2);
+  const perChannel = 2 * (options.duration + 15) + 2 * (options.openSeconds + 15) + 4 * (options.warmup + 2);
   const budgetSeconds =
     240 +
     options.channels.length * (perChannel + (options.e2eSeconds + 60 + options.modelLatencyMs / 1000)) +
@@ -1048,6 +1057,7 @@ async function main(): Promise<void> {
     command: commandLine(),
     options: {
       duration: options.duration,
+      openSeconds: options.openSeconds,
       connections: options.connections,
       rate: options.rate,
       openSlices: options.openSlices,

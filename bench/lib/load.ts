@@ -13,18 +13,30 @@ import { Samples, type LatencySummary } from './stats.js';
 /** Precomputed requests, then (if a run outlasts them) requests made on the fly, which are counted. */
 export class RequestSource {
   #index = 0;
+  /** The index of prepared[0]. */
+  #offset = 0;
   onTheFly = 0;
 
   constructor(
-    private readonly prepared: PreparedRequest[],
+    private prepared: PreparedRequest[],
     private readonly make: (index: number) => PreparedRequest,
   ) {}
 
   next(): PreparedRequest {
     const index = this.#index++;
-    if (index < this.prepared.length) return this.prepared[index];
+    const position = index - this.#offset;
+    if (position < this.prepared.length) return this.prepared[position];
     this.onTheFly += 1;
     return this.make(index);
+  }
+
+  /**
+   * Signs the next `count` requests now, in place of what was prepared before: for a phase longer than a
+   * platform's signature window (Tencent's is 60 s), refilled before each slice.
+   */
+  refill(count: number): void {
+    this.#offset = this.#index;
+    this.prepared = Array.from({ length: count }, (_, position) => this.make(this.#offset + position));
   }
 
   get used(): number {

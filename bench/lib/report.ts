@@ -69,6 +69,8 @@ export interface RunResults {
   command: string;
   options: {
     duration: number;
+    /** Seconds per open-loop phase. */
+    openSeconds: number;
     connections: number;
     rate: number;
     /** The ceiling's and Parley's open-loop phases interleaved in this many slices each (1: one after the other). */
@@ -198,15 +200,16 @@ export function renderSection(results: RunResults, previousRuns: string[], notes
     '',
     `- **Closed loop**: autocannon, ${options.connections} connections, ${options.duration} s after a ` +
       `${options.warmup} s warm-up; latency = send → response.`,
-    `- **Open loop**: ${options.rate} requests/s evenly spaced for ${options.duration} s, whatever the server ` +
+    `- **Open loop**: ${options.rate} requests/s evenly spaced for ${options.openSeconds} s, whatever the server ` +
       `does, after a ${options.warmup} s warm-up at the same rate on the same keep-alive connections; latency ` +
       'is measured from the *scheduled* send time (no coordinated omission); "p99 from send" is from the ' +
       'actual write.' +
       (options.openSlices > 1
         ? ` The ceiling's and Parley's open loops are interleaved: ${options.openSlices} slices of ` +
-          `${round(options.duration / options.openSlices, 2)} s each, alternating ceiling, Parley, Parley, ` +
+          `${round(options.openSeconds / options.openSlices, 2)} s each, alternating ceiling, Parley, Parley, ` +
           "ceiling, … (both warmed up first), so that the shared machine's other work falls on both alike; " +
-          "each one's percentiles are over all of its slices."
+          "each one's percentiles are over all of its slices, and each slice's requests are signed just " +
+          'before it.'
         : ''),
     `- **Ack phases** run against Parley with \`ROLE=${options.ackRole}\`` +
       (options.ackRole === 'api'

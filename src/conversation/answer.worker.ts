@@ -99,7 +99,7 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
 
   async onApplicationBootstrap(): Promise<void> {
     if (this.config.ROLE === 'api') return;
-    // Before any job is taken: the first answers after a start were ~0.2–0.5 s slower end to end.
+    // Before any answer is claimed: the first answers after a start were ~0.2–0.5 s slower end to end.
     loadTokenizer();
     this.loops = new WorkLoops<AnswerWork>({
       name: 'answers',

@@ -176,11 +176,6 @@ export class QueueService {
     await this.boss.fail(name, id, { message });
   }
 
-  async size(name: string): Promise<number> {
-    await this.ensureQueue(name);
-    return this.boss.getQueueSize(name);
-  }
-
   /** Lets running handlers finish (up to the timeout), then closes pg-boss. Jobs not finished are retried. */
   async stop(timeoutMs = 10_000): Promise<void> {
     if (this.stopped) return;
