@@ -1,3 +1,4 @@
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import pino from 'pino';
 import { WorkLoops } from './work-loops.js';
 
@@ -22,6 +23,10 @@ function loopsOver(items: number[], handle: (item: number) => Promise<void> = as
 }
 
 describe('WorkLoops', () => {
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
   it('claims again at once after work, and waits for wake() when there is none', async () => {
     const handled: number[] = [];
     const items = [1, 2, 3];
@@ -50,6 +55,47 @@ describe('WorkLoops', () => {
     loops.wake(2);
     await tick();
     expect(counts.claims).toBe(7);
+    await loops.stop();
+  });
+
+  it('has one idle loop claim every poll interval while there is nothing to do, not every loop', async () => {
+    jest.useFakeTimers();
+    const counts = { claims: 0 };
+    const loops = new WorkLoops<number>({
+      name: 'test',
+      claim: () => {
+        counts.claims++;
+        return Promise.resolve(undefined);
+      },
+      handle: async () => undefined,
+      pollMs: 20,
+      errorPauseMs: 1,
+      logger,
+    });
+    loops.start(5);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(counts.claims).toBe(5);
+    await jest.advanceTimersByTimeAsync(100);
+    expect(counts.claims).toBe(10);
+    await loops.stop();
+  });
+
+  it('takes up a backlog with every loop: a loop that finds work wakes another', async () => {
+    const items: number[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const running: number[] = [];
+    const { loops } = loopsOver(items, async (item) => {
+      running.push(item);
+      await held;
+    });
+    loops.start(4);
+    await tick();
+    items.push(1, 2, 3, 4);
+    loops.wake(1);
+    await tick();
+    expect(running.sort()).toEqual([1, 2, 3, 4]);
+    release();
     await loops.stop();
   });
 

@@ -17,13 +17,17 @@ export interface WorkLoopsOptions<W> {
 /**
  * Loops that each claim one unit of work at a time and handle it, for any source whose claim is safe to run
  * concurrently (pg-boss's fetch, a `FOR UPDATE SKIP LOCKED` update). A loop that found work claims again at
- * once; an idle one waits for the poll interval or wake(). stop() resolves when every handler running has
- * returned, which is what a graceful shutdown needs to know.
+ * once and wakes one idle loop, so a backlog is taken up by every loop; when there is nothing to claim, one
+ * idle loop at a time (the poller) claims again every `pollMs` and the others wait until work is found or
+ * wake() is called — an idle process costs the database one claim per interval, not one per loop.
+ * stop() resolves when every handler running has returned, which is what a graceful shutdown needs to know.
  */
 export class WorkLoops<W> {
   private readonly sleepers = new Set<() => void>();
   private readonly loops: Promise<void>[] = [];
   private stopping = false;
+  /** An idle loop is waiting on the poll interval (the others wait for a wake). */
+  private polling = false;
 
   constructor(private readonly options: WorkLoopsOptions<W>) {}
 
@@ -61,9 +65,10 @@ export class WorkLoops<W> {
         continue;
       }
       if (work === undefined) {
-        await this.idle(this.options.pollMs);
+        await this.waitForWork();
         continue;
       }
+      this.wake(1);
       try {
         await this.options.handle(work);
       } catch (error) {
@@ -72,15 +77,27 @@ export class WorkLoops<W> {
     }
   }
 
-  private idle(ms: number): Promise<void> {
+  /** As the poller if there is none, else until a wake. */
+  private async waitForWork(): Promise<void> {
+    if (this.polling) return this.idle();
+    this.polling = true;
+    try {
+      await this.idle(this.options.pollMs);
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** Until wake() or stop(), or `ms` at most. */
+  private idle(ms?: number): Promise<void> {
     if (this.stopping) return Promise.resolve();
     return new Promise((resolve) => {
       const wake = () => {
-        clearTimeout(timer);
+        if (timer) clearTimeout(timer);
         this.sleepers.delete(wake);
         resolve();
       };
-      const timer = setTimeout(wake, ms);
+      const timer = ms === undefined ? undefined : setTimeout(wake, ms);
       this.sleepers.add(wake);
     });
   }
