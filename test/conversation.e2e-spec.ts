@@ -75,6 +75,31 @@ async function answersTo(db: DataSource, botId: string, platformMessageId: strin
   return rows.map((row: { id: string }) => row.id);
 }
 
+/** What a test gets from withOwnApp. */
+interface OwnApp {
+  t: TestApp;
+  botId: string;
+  delivery: RecordingDelivery;
+  engine: ConversationService;
+  db: DataSource;
+}
+
+/**
+ * Runs `test` on an app and fake model of its own, with a bot set up, and closes them after: for settings the
+ * shared app does not have (e.g. ROLE=api: no worker, so rows stay as the test sets them).
+ */
+async function withOwnApp(env: Record<string, string>, test: (app: OwnApp) => Promise<void>): Promise<void> {
+  const llm = await startFakeOpenAiServer();
+  const t = await startTestApp(env);
+  try {
+    const { botId, delivery } = await setUpBot(t, llm);
+    await test({ t, botId, delivery, engine: t.app.get(ConversationService), db: t.app.get(DataSource) });
+  } finally {
+    await t.close();
+    await llm.close();
+  }
+}
+
 async function answerOf(t: TestApp, answerId: string) {
   return waitFor(`answer ${answerId} to finish`, async () => {
     const snapshot = await t.app.get(ConversationService).snapshot(answerId);
@@ -470,54 +495,44 @@ describe('Conversation engine across restarts and instances', () => {
   });
 
   it('the sweeper queues again an answer whose worker stopped, ends one out of attempts, and leaves a live one', async () => {
-    const llm = await startFakeOpenAiServer();
     // No worker in this process, so rows stay as the test sets them; sweep() is called by hand.
-    const t = await startTestApp({ ROLE: 'api', ANSWER_STALE_SECONDS: '1' });
-    try {
-      const { botId, delivery } = await setUpBot(t, llm);
-      const engine = t.app.get(ConversationService);
-      const db = t.app.get(DataSource);
-      const [live, stopped, exhausted] = await Promise.all(
-        ['live', 'stopped', 'exhausted'].map((chatKey) =>
-          engine.accept(inbound(botId, { chatKey, senderId: chatKey, text: `question of ${chatKey}` })),
-        ),
-      );
-      const generating = (answerId: string, attempts: number, age: string) =>
-        db.query(
-          `UPDATE messages SET status = 'generating', attempts = $2, updated_at = now() - $3::interval WHERE id = $1`,
-          [answerId, attempts, age],
+    await withOwnApp(
+      { ROLE: 'api', ANSWER_STALE_SECONDS: '1' },
+      async ({ t, botId, delivery, engine, db }) => {
+        const [live, stopped, exhausted] = await Promise.all(
+          ['live', 'stopped', 'exhausted'].map((chatKey) =>
+            engine.accept(inbound(botId, { chatKey, senderId: chatKey, text: `question of ${chatKey}` })),
+          ),
         );
-      await generating(live.answerId, 1, '0 seconds');
-      await generating(stopped.answerId, 1, '1 hour');
-      await generating(exhausted.answerId, 2, '1 hour');
+        const generating = (answerId: string, attempts: number, age: string) =>
+          db.query(
+            `UPDATE messages SET status = 'generating', attempts = $2, updated_at = now() - $3::interval WHERE id = $1`,
+            [answerId, attempts, age],
+          );
+        await generating(live.answerId, 1, '0 seconds');
+        await generating(stopped.answerId, 1, '1 hour');
+        await generating(exhausted.answerId, 2, '1 hour');
 
-      await t.app.get(AnswerWorker).sweep();
-      const rows = await db.query(
-        `SELECT id, status, content, delivery_status FROM messages WHERE id = ANY($1::uuid[])`,
-        [[live.answerId, stopped.answerId, exhausted.answerId]],
-      );
-      const byId = new Map(rows.map((row: { id: string }) => [row.id, row]));
-      expect(byId.get(live.answerId)).toMatchObject({ status: 'generating', delivery_status: 'pending' });
-      expect(byId.get(stopped.answerId)).toMatchObject({ status: 'queued', delivery_status: 'pending' });
-      expect(byId.get(exhausted.answerId)).toMatchObject({
-        status: 'failed',
-        content: 'Sorry, try again later.',
-        delivery_status: 'delivered',
-      });
-      expect(delivery.delivered.map((answer) => answer.answerId)).toEqual([exhausted.answerId]);
-    } finally {
-      await t.close();
-      await llm.close();
-    }
+        await t.app.get(AnswerWorker).sweep();
+        const rows = await db.query(
+          `SELECT id, status, content, delivery_status FROM messages WHERE id = ANY($1::uuid[])`,
+          [[live.answerId, stopped.answerId, exhausted.answerId]],
+        );
+        const byId = new Map(rows.map((row: { id: string }) => [row.id, row]));
+        expect(byId.get(live.answerId)).toMatchObject({ status: 'generating', delivery_status: 'pending' });
+        expect(byId.get(stopped.answerId)).toMatchObject({ status: 'queued', delivery_status: 'pending' });
+        expect(byId.get(exhausted.answerId)).toMatchObject({
+          status: 'failed',
+          content: 'Sorry, try again later.',
+          delivery_status: 'delivered',
+        });
+        expect(delivery.delivered.map((answer) => answer.answerId)).toEqual([exhausted.answerId]);
+      },
+    );
   });
 
   it('the sweeper hands back a delivery whose worker stopped, and leaves one whose worker is alive', async () => {
-    const llm = await startFakeOpenAiServer();
-    const t = await startTestApp({ ROLE: 'api', ANSWER_STALE_SECONDS: '1' });
-    try {
-      const { botId } = await setUpBot(t, llm);
-      const engine = t.app.get(ConversationService);
-      const db = t.app.get(DataSource);
+    await withOwnApp({ ROLE: 'api', ANSWER_STALE_SECONDS: '1' }, async ({ t, botId, engine, db }) => {
       const [stopped, alive] = await Promise.all(
         ['stopped', 'alive'].map((chatKey) => engine.accept(inbound(botId, { chatKey, senderId: chatKey }))),
       );
@@ -535,36 +550,22 @@ describe('Conversation engine across restarts and instances', () => {
         (await db.query(`SELECT delivery_status FROM messages WHERE id = $1`, [answerId]))[0].delivery_status;
       expect(await status(stopped.answerId)).toBe('pending');
       expect(await status(alive.answerId)).toBe('sending');
-    } finally {
-      await t.close();
-      await llm.close();
-    }
+    });
   });
 
   it('counts the answers waiting for a worker in /health/ready and /metrics', async () => {
-    const llm = await startFakeOpenAiServer();
-    const t = await startTestApp({ ROLE: 'api' });
-    try {
-      const { botId } = await setUpBot(t, llm);
-      const engine = t.app.get(ConversationService);
+    await withOwnApp({ ROLE: 'api' }, async ({ t, botId, engine }) => {
       await engine.accept(inbound(botId, { chatKey: 'depth-1', senderId: 'depth-1' }));
       await engine.accept(inbound(botId, { chatKey: 'depth-2', senderId: 'depth-2' }));
       const ready = await t.anonymous().get('/health/ready').expect(200);
       expect(ready.body.answerQueueDepth).toBe(2);
       const metrics = await t.anonymous().get('/metrics').expect(200);
       expect(metrics.text).toMatch(/^parley_answer_queue_depth 2$/m);
-    } finally {
-      await t.close();
-      await llm.close();
-    }
+    });
   });
 
   it('stores one answer for a message delivered twice, and counts the message once', async () => {
-    const llm = await startFakeOpenAiServer();
-    const t = await startTestApp({ ROLE: 'api' });
-    try {
-      const { botId } = await setUpBot(t, llm);
-      const engine = t.app.get(ConversationService);
+    await withOwnApp({ ROLE: 'api' }, async ({ t, botId, engine }) => {
       const message = inbound(botId, { chatKey: 'twice', senderId: 'twice' });
       const first = await engine.accept(message);
       const again = await engine.accept(message);
@@ -574,19 +575,11 @@ describe('Conversation engine across restarts and instances', () => {
       expect(await answersTo(db, botId, message.platformMessageId)).toEqual([first.answerId]);
       const [chat] = await db.query(`SELECT message_count FROM chats WHERE chat_key = 'twice'`);
       expect(chat.message_count).toBe(1);
-    } finally {
-      await t.close();
-      await llm.close();
-    }
+    });
   });
 
   it('stores messages that arrive together in shared statements, each once, in order, counted once', async () => {
-    const llm = await startFakeOpenAiServer();
-    const t = await startTestApp({ ROLE: 'api' });
-    try {
-      const { botId } = await setUpBot(t, llm);
-      const engine = t.app.get(ConversationService);
-      const db = t.app.get(DataSource);
+    await withOwnApp({ ROLE: 'api' }, async ({ botId, engine, db }) => {
       const inGroup = { isGroup: true, mentionedBot: true };
       const earlier = inbound(botId, { ...inGroup, chatKey: 'group-1' });
       const stored = await engine.accept(earlier);
@@ -644,10 +637,7 @@ describe('Conversation engine across restarts and instances', () => {
         [fresh.map((result) => result.answerId)],
       );
       expect(queued).toBe(fresh.length);
-    } finally {
-      await t.close();
-      await llm.close();
-    }
+    });
   });
 
   it('asks the model once for a message delivered five times to two instances', async () => {
