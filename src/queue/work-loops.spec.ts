@@ -3,7 +3,8 @@ import pino from 'pino';
 import { WorkLoops } from './work-loops.js';
 
 const logger = pino({ level: 'silent' });
-const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
+/** Lets every promise chain that needs no timer run to its end. */
+const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 /** Loops over a list of work items, counting claims; `pollMs` long so that only wake() moves an idle loop. */
 function loopsOver(items: number[], handle: (item: number) => Promise<void> = async () => undefined) {
@@ -80,21 +81,65 @@ describe('WorkLoops', () => {
     await loops.stop();
   });
 
-  it('takes up a backlog with every loop: a loop that finds work wakes another', async () => {
-    const items: number[] = [];
+  it('takes up work the poller finds with every loop: a loop that finds it wakes another', async () => {
+    jest.useFakeTimers();
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
+    const items: number[] = [];
     const running: number[] = [];
-    const { loops } = loopsOver(items, async (item) => {
-      running.push(item);
-      await held;
+    const loops = new WorkLoops<number>({
+      name: 'test',
+      claim: () => Promise.resolve(items.shift()),
+      handle: async (item) => {
+        running.push(item);
+        await held;
+      },
+      pollMs: 20,
+      errorPauseMs: 1,
+      logger,
     });
     loops.start(4);
-    await tick();
+    await jest.advanceTimersByTimeAsync(0);
+    // Queued by another process: nobody here announces it.
     items.push(1, 2, 3, 4);
-    loops.wake(1);
-    await tick();
+    await jest.advanceTimersByTimeAsync(20);
     expect(running.sort()).toEqual([1, 2, 3, 4]);
+    release();
+    await loops.stop();
+  });
+
+  it('gives announced work to a waiting loop and keeps the poller polling', async () => {
+    jest.useFakeTimers();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const items: number[] = [];
+    const running: number[] = [];
+    const counts = { claims: 0 };
+    const loops = new WorkLoops<number>({
+      name: 'test',
+      claim: () => {
+        counts.claims++;
+        return Promise.resolve(items.shift());
+      },
+      handle: async (item) => {
+        running.push(item);
+        await held;
+      },
+      pollMs: 20,
+      errorPauseMs: 1,
+      logger,
+    });
+    loops.start(3);
+    await jest.advanceTimersByTimeAsync(0);
+    items.push(1);
+    loops.wake(1);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(running).toEqual([1]);
+    expect(counts.claims).toBe(4);
+    // Work another process queued meanwhile: the poller finds it at its next interval.
+    items.push(2);
+    await jest.advanceTimersByTimeAsync(20);
+    expect(running).toEqual([1, 2]);
     release();
     await loops.stop();
   });
@@ -120,6 +165,7 @@ describe('WorkLoops', () => {
   });
 
   it('goes on after a failed claim and after a handler that throws', async () => {
+    jest.useFakeTimers();
     const handled: number[] = [];
     let failures = 1;
     const loops = new WorkLoops<number>({
@@ -137,7 +183,9 @@ describe('WorkLoops', () => {
       logger,
     });
     loops.start(1);
-    await tick();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(handled).toEqual([]);
+    await jest.advanceTimersByTimeAsync(1);
     expect(handled).toEqual([1, 2]);
     await loops.stop();
   });

@@ -14,16 +14,28 @@ export interface WorkLoopsOptions<W> {
   logger: Logger;
 }
 
+/** Why an idle loop resumed: its poll interval ended, wake() was called, or a loop that found work woke it. */
+type Resumed = 'poll' | 'wake' | 'chain';
+
+interface Sleeper {
+  resume: (reason: Resumed) => void;
+  /** The poller: waits on the poll interval. */
+  polls: boolean;
+}
+
 /**
  * Loops that each claim one unit of work at a time and handle it, for any source whose claim is safe to run
  * concurrently (pg-boss's fetch, a `FOR UPDATE SKIP LOCKED` update). A loop that found work claims again at
- * once and wakes one idle loop, so a backlog is taken up by every loop; when there is nothing to claim, one
- * idle loop at a time (the poller) claims again every `pollMs` and the others wait until work is found or
- * wake() is called — an idle process costs the database one claim per interval, not one per loop.
+ * once. While there is nothing to claim, one idle loop at a time (the poller) claims again every `pollMs`
+ * and the others wait — an idle process costs the database one claim per interval, not one per loop:
+ * - wake(n) (work this process made, e.g. an accepted message) resumes n waiting loops, the poller last, so
+ *   that it goes on polling for work other processes make;
+ * - the poller, or a loop it woke, that finds work wakes one more, so that work nobody announced here is taken
+ *   up by every loop, and the loop that finds none becomes the poller.
  * stop() resolves when every handler running has returned, which is what a graceful shutdown needs to know.
  */
 export class WorkLoops<W> {
-  private readonly sleepers = new Set<() => void>();
+  private readonly sleepers = new Set<Sleeper>();
   private readonly loops: Promise<void>[] = [];
   private stopping = false;
   /** An idle loop is waiting on the poll interval (the others wait for a wake). */
@@ -36,13 +48,9 @@ export class WorkLoops<W> {
     for (let index = 0; index < count; index++) this.loops.push(this.loop());
   }
 
-  /** Wakes up to `count` idle loops at once (call after the work they would claim has committed). */
+  /** Resumes up to `count` idle loops at once (call after the work they would claim has committed). */
   wake(count = Number.POSITIVE_INFINITY): void {
-    let woken = 0;
-    for (const wake of [...this.sleepers]) {
-      if (woken++ >= count) break;
-      wake();
-    }
+    this.resume(count, 'wake');
   }
 
   /** Stops claiming; resolves when the handlers running now have returned. */
@@ -53,6 +61,7 @@ export class WorkLoops<W> {
   }
 
   private async loop(): Promise<void> {
+    let resumed: Resumed | 'work' = 'poll';
     while (!this.stopping) {
       let work: W | undefined;
       try {
@@ -61,14 +70,15 @@ export class WorkLoops<W> {
         if (!this.stopping) {
           this.options.logger.warn({ err: error, work: this.options.name }, 'claiming work failed; retrying');
         }
-        await this.idle(this.options.errorPauseMs);
+        resumed = await this.idle(this.options.errorPauseMs);
         continue;
       }
       if (work === undefined) {
-        await this.waitForWork();
+        resumed = await this.waitForWork();
         continue;
       }
-      this.wake(1);
+      if (resumed === 'poll' || resumed === 'chain') this.resume(1, 'chain');
+      resumed = 'work';
       try {
         await this.options.handle(work);
       } catch (error) {
@@ -77,28 +87,37 @@ export class WorkLoops<W> {
     }
   }
 
-  /** As the poller if there is none, else until a wake. */
-  private async waitForWork(): Promise<void> {
+  /** Resumes up to `count` idle loops, the poller last. */
+  private resume(count: number, reason: Resumed): void {
+    const waiting = [...this.sleepers].sort((a, b) => Number(a.polls) - Number(b.polls));
+    for (const sleeper of waiting.slice(0, count)) sleeper.resume(reason);
+  }
+
+  /** As the poller if there is none, else until resumed. */
+  private async waitForWork(): Promise<Resumed> {
     if (this.polling) return this.idle();
     this.polling = true;
     try {
-      await this.idle(this.options.pollMs);
+      return await this.idle(this.options.pollMs);
     } finally {
       this.polling = false;
     }
   }
 
-  /** Until wake() or stop(), or `ms` at most. */
-  private idle(ms?: number): Promise<void> {
-    if (this.stopping) return Promise.resolve();
+  /** Until resumed or stop(), or `ms` at most (then resumed as by a poll). */
+  private idle(ms?: number): Promise<Resumed> {
+    if (this.stopping) return Promise.resolve('wake');
     return new Promise((resolve) => {
-      const wake = () => {
-        if (timer) clearTimeout(timer);
-        this.sleepers.delete(wake);
-        resolve();
+      const sleeper: Sleeper = {
+        polls: ms !== undefined,
+        resume: (reason) => {
+          if (timer) clearTimeout(timer);
+          this.sleepers.delete(sleeper);
+          resolve(reason);
+        },
       };
-      const timer = ms === undefined ? undefined : setTimeout(wake, ms);
-      this.sleepers.add(wake);
+      const timer = ms === undefined ? undefined : setTimeout(() => sleeper.resume('poll'), ms);
+      this.sleepers.add(sleeper);
     });
   }
 }
