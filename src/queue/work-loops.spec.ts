@@ -6,8 +6,15 @@ const logger = pino({ level: 'silent' });
 /** Lets every promise chain that needs no timer run to its end. */
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
-/** Loops over a list of work items, counting claims; `pollMs` long so that only wake() moves an idle loop. */
-function loopsOver(items: number[], handle: (item: number) => Promise<void> = async () => undefined) {
+/**
+ * Loops over a list of work items, counting claims; by default `pollMs` is long, so that only wake() moves an
+ * idle loop.
+ */
+function loopsOver(
+  items: number[],
+  handle: (item: number) => Promise<void> = async () => undefined,
+  pollMs = 60_000,
+) {
   const counts = { claims: 0 };
   const loops = new WorkLoops<number>({
     name: 'test',
@@ -16,11 +23,23 @@ function loopsOver(items: number[], handle: (item: number) => Promise<void> = as
       return Promise.resolve(items.shift());
     },
     handle,
-    pollMs: 60_000,
+    pollMs,
     errorPauseMs: 1,
     logger,
   });
   return { loops, counts };
+}
+
+/** A handler that records each item and then holds until release(). */
+function holdingHandler() {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const running: number[] = [];
+  const handle = async (item: number) => {
+    running.push(item);
+    await held;
+  };
+  return { running, handle, release: () => release() };
 }
 
 describe('WorkLoops', () => {
@@ -61,18 +80,7 @@ describe('WorkLoops', () => {
 
   it('has one idle loop claim every poll interval while there is nothing to do, not every loop', async () => {
     jest.useFakeTimers();
-    const counts = { claims: 0 };
-    const loops = new WorkLoops<number>({
-      name: 'test',
-      claim: () => {
-        counts.claims++;
-        return Promise.resolve(undefined);
-      },
-      handle: async () => undefined,
-      pollMs: 20,
-      errorPauseMs: 1,
-      logger,
-    });
+    const { loops, counts } = loopsOver([], undefined, 20);
     loops.start(5);
     await jest.advanceTimersByTimeAsync(0);
     expect(counts.claims).toBe(5);
@@ -83,21 +91,9 @@ describe('WorkLoops', () => {
 
   it('takes up work the poller finds with every loop: a loop that finds it wakes another', async () => {
     jest.useFakeTimers();
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
     const items: number[] = [];
-    const running: number[] = [];
-    const loops = new WorkLoops<number>({
-      name: 'test',
-      claim: () => Promise.resolve(items.shift()),
-      handle: async (item) => {
-        running.push(item);
-        await held;
-      },
-      pollMs: 20,
-      errorPauseMs: 1,
-      logger,
-    });
+    const { running, handle, release } = holdingHandler();
+    const { loops } = loopsOver(items, handle, 20);
     loops.start(4);
     await jest.advanceTimersByTimeAsync(0);
     // Queued by another process: nobody here announces it.
@@ -110,25 +106,9 @@ describe('WorkLoops', () => {
 
   it('gives announced work to a waiting loop and keeps the poller polling', async () => {
     jest.useFakeTimers();
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
     const items: number[] = [];
-    const running: number[] = [];
-    const counts = { claims: 0 };
-    const loops = new WorkLoops<number>({
-      name: 'test',
-      claim: () => {
-        counts.claims++;
-        return Promise.resolve(items.shift());
-      },
-      handle: async (item) => {
-        running.push(item);
-        await held;
-      },
-      pollMs: 20,
-      errorPauseMs: 1,
-      logger,
-    });
+    const { running, handle, release } = holdingHandler();
+    const { loops, counts } = loopsOver(items, handle, 20);
     loops.start(3);
     await jest.advanceTimersByTimeAsync(0);
     items.push(1);
