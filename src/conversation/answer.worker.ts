@@ -30,10 +30,6 @@ const FLUSH_INTERVAL_MS = 300;
 const BOT_DAILY_TOKEN_SLOTS = 8;
 /** Attempts to generate one answer (a crashed worker counts as one) before it ends with the fallback. */
 const MAX_ATTEMPTS = 2;
-/** How often an idle worker looks for work another instance queued (this instance's own wakes it at once). */
-const POLL_INTERVAL_MS = 500;
-/** Pause after a failed claim (e.g. the database restarting). */
-const ERROR_PAUSE_MS = 1000;
 
 /**
  * Takes the longest-waiting queued answer whose conversation has no earlier answer unfinished (answers of one
@@ -106,8 +102,6 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
       name: 'answers',
       claim: () => this.claim(),
       handle: (work) => this.handle(work),
-      pollMs: POLL_INTERVAL_MS,
-      errorPauseMs: ERROR_PAUSE_MS,
       logger: this.logger,
     });
     this.loops.start(this.config.WORKER_CONCURRENCY);

@@ -31,11 +31,6 @@ export interface QueueJob<T> {
 
 type Handler<T> = (job: QueueJob<T>) => Promise<void>;
 
-/** How often an idle worker looks for a job (a notify() wakes it at once). */
-const POLL_INTERVAL_MS = 500;
-/** Pause after a failed fetch (e.g. the database restarting). */
-const ERROR_PAUSE_MS = 1000;
-
 const runSql = async (runner: QueryRunner, text: string, values?: unknown[]) => ({
   // pg-boss needs `{ rows }`; TypeORM's structured result gives it for every statement kind.
   rows: ((await runner.query(text, values, true)) as { records?: unknown[] }).records ?? [],
@@ -144,8 +139,6 @@ export class QueueService {
         name,
         claim: async () => (await this.boss.fetch<T>(name, { batchSize: 1 }))[0],
         handle: (job) => this.run(name, job, handler),
-        pollMs: POLL_INTERVAL_MS,
-        errorPauseMs: ERROR_PAUSE_MS,
         logger: this.logger,
       });
       this.workers.set(name, loops as WorkLoops<unknown>);

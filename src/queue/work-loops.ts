@@ -7,12 +7,15 @@ export interface WorkLoopsOptions<W> {
   claim: () => Promise<W | undefined>;
   /** Does the work. A throw is logged; the loop goes on. */
   handle: (work: W) => Promise<void>;
-  /** How often an idle loop claims again without being woken. */
-  pollMs: number;
-  /** Pause after a failed claim (e.g. the database restarting). */
-  errorPauseMs: number;
+  /** How often the idle loops' poller claims again without being woken (default 500 ms). */
+  pollMs?: number;
+  /** Pause after a failed claim, e.g. the database restarting (default 1 s). */
+  errorPauseMs?: number;
   logger: Logger;
 }
+
+const DEFAULT_POLL_MS = 500;
+const DEFAULT_ERROR_PAUSE_MS = 1000;
 
 /** Why an idle loop resumed: its poll interval ended, wake() was called, or a loop that found work woke it. */
 type Resumed = 'poll' | 'wake' | 'chain';
@@ -70,7 +73,7 @@ export class WorkLoops<W> {
         if (!this.stopping) {
           this.options.logger.warn({ err: error, work: this.options.name }, 'claiming work failed; retrying');
         }
-        resumed = await this.idle(this.options.errorPauseMs);
+        resumed = await this.idle(this.options.errorPauseMs ?? DEFAULT_ERROR_PAUSE_MS);
         continue;
       }
       if (work === undefined) {
@@ -98,7 +101,7 @@ export class WorkLoops<W> {
     if (this.polling) return this.idle();
     this.polling = true;
     try {
-      return await this.idle(this.options.pollMs);
+      return await this.idle(this.options.pollMs ?? DEFAULT_POLL_MS);
     } finally {
       this.polling = false;
     }
