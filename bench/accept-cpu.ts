@@ -19,7 +19,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { v7 as uuidv7 } from 'uuid';
+import { timeOrderedId } from '../src/common/ids.js';
 import { ACCEPT_SQL, type AcceptChatRow, type AcceptRow } from '../src/conversation/accept.sql.js';
 import { CLOCK_TICKS_PER_SECOND, processTicks } from './lib/processes.js';
 
@@ -79,7 +79,7 @@ const parameterCount = Math.max(...[...sql.matchAll(/\$(\d+)/g)].map((match) => 
 const run = randomBytes(4).toString('hex');
 
 /** New rows' ids: time-ordered as Parley makes them (v7), or random (v4), or each in turn per round (both). */
-const ID_KINDS = { v7: uuidv7, random: randomUUID } as const;
+const ID_KINDS = { v7: timeOrderedId, random: randomUUID } as const;
 type IdKind = keyof typeof ID_KINDS;
 const idKinds: IdKind[] = values.ids === 'both' ? ['v7', 'random'] : [values.ids as IdKind];
 if (!idKinds.every((kind) => kind in ID_KINDS)) throw new Error('--ids is v7, random or both');

@@ -14,7 +14,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import pg from 'pg';
-import { v7 as uuidv7 } from 'uuid';
+import { timeOrderedId } from '../src/common/ids.js';
 import { checkBasicAuth } from '../src/cometchat/cometchat-auth.js';
 import {
   computeTencentCallbackSign,
@@ -96,8 +96,8 @@ const NOTICE_TEXTS = { 'rate-limited': 'Please wait a minute.', 'budget-exhauste
 function acceptParams(batch: Received[]): unknown[] {
   const rows: AcceptRow[] = batch.map((received, ord) => ({
     ord,
-    question_id: uuidv7(),
-    answer_id: uuidv7(),
+    question_id: timeOrderedId(),
+    answer_id: timeOrderedId(),
     bot_provider_id: received.botProviderId,
     platform: received.platform,
     chat_key: received.sender,
@@ -121,7 +121,7 @@ function acceptParams(batch: Received[]): unknown[] {
     if (chat) chat.message_count++;
     else {
       chats.set(received.sender, {
-        id: uuidv7(),
+        id: timeOrderedId(),
         bot_provider_id: received.botProviderId,
         platform: received.platform,
         chat_key: received.sender,

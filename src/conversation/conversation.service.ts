@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { DataSource, QueryRunner } from 'typeorm';
-import { v7 as uuidv7 } from 'uuid';
+import { timeOrderedId } from '../common/ids.js';
 import { InjectLogger } from '../core/core.module.js';
 import { NotFoundError, ValidationFailedError } from '../common/errors.js';
 import { preparedQuery } from '../common/prepared-query.js';
@@ -244,8 +244,8 @@ export function planBatch(items: AcceptItem[]): BatchPlan {
     rowOfMessage.set(messageKey, rows.length);
     rows.push({
       ord: rows.length,
-      question_id: uuidv7(),
-      answer_id: uuidv7(),
+      question_id: timeOrderedId(),
+      answer_id: timeOrderedId(),
       bot_provider_id: inbound.botProviderId,
       platform: inbound.platform,
       chat_key: inbound.chatKey,
@@ -274,7 +274,7 @@ function addToChat(chats: Map<string, AcceptChatRow>, inbound: InboundMessage): 
   let chat = chats.get(key);
   if (!chat) {
     chat = {
-      id: uuidv7(),
+      id: timeOrderedId(),
       bot_provider_id: inbound.botProviderId,
       platform: inbound.platform,
       chat_key: inbound.chatKey,
