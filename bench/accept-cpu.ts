@@ -6,7 +6,7 @@
  * it, where the webhook benchmark's tail moves a lot (docs/benchmarks.md, "2026-12-04, late night").
  *
  *   tsc -p tsconfig.bench.json && node dist/bench/accept-cpu.js <database url> <bot provider id> \
- *     [--statements 3000] [--rounds 3] [--ids v7|random|both] [--leave-out answer]
+ *     [--statements 3000] [--rounds 3] [--ids v7|random|both]
  *
  * Each round starts with a CHECKPOINT (so the user must be allowed to run one) and also reports the WAL
  * written meanwhile (the whole server's: keep other work off it) and how many whole pages it held. `--ids both` alternates time-ordered ids, as Parley makes them, with
@@ -33,49 +33,17 @@ const { values, positionals } = parseArgs({
     statements: { type: 'string', default: '3000' },
     rounds: { type: 'string', default: '3' },
     ids: { type: 'string', default: 'v7' },
-    'leave-out': { type: 'string' },
   },
 });
 const [databaseUrl, botProviderId] = positionals;
 if (!databaseUrl || !botProviderId) {
   process.stderr.write(
     'usage: node dist/bench/accept-cpu.js <database url> <bot provider id> [--statements n] [--rounds n] ' +
-      '[--ids v7|random|both] [--leave-out answer]\n',
+      '[--ids v7|random|both]\n',
   );
   process.exit(1);
 }
 
-/**
- * The statement to measure: Parley's, or (`--leave-out answer`) the same without the answer row (the
- * question's id stands in for the answer's) — what the acknowledgement would save if workers created the
- * answer row themselves (docs/benchmarks.md, "what the answer row and its job cost").
- */
-function statementToMeasure(leaveOut: string | undefined): string {
-  const full = ACCEPT_SQL;
-  const answer = full.indexOf('  answer AS (');
-  const select = full.indexOf('  SELECT m.ord, chat.id');
-  if (answer < 0 || select < 0) throw new Error('the accept statement changed shape; update --leave-out');
-  const upTo = (end: number) => full.slice(0, end).replace(/,\s*$/, '\n');
-  switch (leaveOut) {
-    case undefined:
-      return full;
-    case 'answer':
-      return (
-        upTo(answer) +
-        `  SELECT m.ord, chat.id AS chat_id, q.id AS answer_id, quota.notice
-  FROM input m
-  JOIN quota ON quota.ord = m.ord
-  JOIN chat ON chat.bot_provider_id = m.bot_provider_id AND chat.chat_key = m.chat_key
-  LEFT JOIN question q ON q.bot_provider_id = m.bot_provider_id AND q.platform_message_id = m.platform_message_id
-  ORDER BY m.ord`
-      );
-    default:
-      throw new Error('--leave-out takes answer');
-  }
-}
-
-const sql = statementToMeasure(values['leave-out']);
-const parameterCount = Math.max(...[...sql.matchAll(/\$(\d+)/g)].map((match) => Number(match[1])));
 const run = randomBytes(4).toString('hex');
 
 /** New rows' ids: time-ordered as Parley makes them (v7), or random (v4), or each in turn per round (both). */
@@ -107,7 +75,6 @@ function parameters(index: number, newId: () => string): unknown[] {
     rate_limit: 20,
     earlier_from_sender: 0,
     token_budget: 0,
-    notice_texts: { 'rate-limited': 'Please wait a minute.', 'budget-exhausted': 'Try again tomorrow.' },
   };
   const chat: AcceptChatRow = {
     id: newId(),
@@ -118,9 +85,7 @@ function parameters(index: number, newId: () => string): unknown[] {
     senders: [{ id: sender, name: null }],
     message_count: 1,
   };
-  // Without the answer row the statement has no $3, and must not get it: Postgres cannot type an unused one.
-  const all = [JSON.stringify([row]), JSON.stringify([chat]), new Date()];
-  return all.slice(0, parameterCount);
+  return [JSON.stringify([row]), JSON.stringify([chat])];
 }
 
 const client = new pg.Client({ connectionString: databaseUrl });
@@ -131,7 +96,7 @@ try {
     throw new Error('the database server must run on this machine');
   let index = 0;
   const accept = (kind: IdKind) =>
-    client.query({ name: 'accept', text: sql, values: parameters(index++, ID_KINDS[kind]) });
+    client.query({ name: 'accept', text: ACCEPT_SQL, values: parameters(index++, ID_KINDS[kind]) });
   // WAL written so far: bytes from the insert position (exact, immediate); whole pages from pg_stat_wal,
   // which a backend updates only about once a second unless told to flush its counts (Postgres 15+).
   const wal = async () => {

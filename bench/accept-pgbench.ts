@@ -31,12 +31,11 @@ function script(botProviderId: string): string {
     'platform_message_id', 'm' || :mid, 'content', ${literal('How do I reset my password?')},
     'reply_target', ${literal(JSON.stringify({ receiver: 'u', receiverType: 'user' }))}::jsonb,
     'raw', ${literal(JSON.stringify({ data: { id: 1, text: 'How do I reset my password?' } }))}::jsonb,
-    'rate_limit', 20, 'earlier_from_sender', 0, 'token_budget', 0,
-    'notice_texts', ${literal(JSON.stringify({ 'rate-limited': 'Please wait.', 'budget-exhausted': 'Try tomorrow.' }))}::jsonb))`;
+    'rate_limit', 20, 'earlier_from_sender', 0, 'token_budget', 0))`;
   const chat = `jsonb_build_array(jsonb_build_object('id', gen_random_uuid(), 'bot_provider_id', ${literal(botProviderId)},
     'platform', 'cometchat', 'chat_key', ${sender}, 'is_group', false, 'message_count', 1,
     'senders', jsonb_build_array(jsonb_build_object('id', ${sender}, 'name', NULL))))`;
-  const accept = substitute(ACCEPT_SQL, { 1: row, 2: chat, 3: 'now()' });
+  const accept = substitute(ACCEPT_SQL, { 1: row, 2: chat });
   return ['\\set uid random(1, 100000)', '\\set mid random(1, 1000000000000)', `${accept};`, ''].join('\n');
 }
 

@@ -90,8 +90,6 @@ async function store(received: Received, how: BareStore): Promise<string> {
   return answerId;
 }
 
-const NOTICE_TEXTS = { 'rate-limited': 'Please wait a minute.', 'budget-exhausted': 'Try again tomorrow.' };
-
 /** The accept statement's parameters for one-to-one messages under the default policy (distinct message ids). */
 function acceptParams(batch: Received[]): unknown[] {
   const rows: AcceptRow[] = batch.map((received, ord) => ({
@@ -113,7 +111,6 @@ function acceptParams(batch: Received[]): unknown[] {
     rate_limit: 20,
     earlier_from_sender: batch.slice(0, ord).filter((earlier) => earlier.sender === received.sender).length,
     token_budget: 0,
-    notice_texts: NOTICE_TEXTS,
   }));
   const chats = new Map<string, AcceptChatRow>();
   for (const received of batch) {
@@ -131,7 +128,7 @@ function acceptParams(batch: Received[]): unknown[] {
       });
     }
   }
-  return [JSON.stringify(rows), JSON.stringify([...chats.values()]), new Date()];
+  return [JSON.stringify(rows), JSON.stringify([...chats.values()])];
 }
 
 interface Pending {

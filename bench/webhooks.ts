@@ -774,12 +774,16 @@ async function openLoopWarmUp(
   await openLoop({ origin, rate: options.rate, seconds: options.warmup, source, agent });
 }
 
-/** Stream refreshes for existing stream ids (answer ids), open loop at --rate. */
+/**
+ * Stream refreshes for existing stream ids (the answer ids accept handed out: most still waiting for a worker,
+ * since the ack phases run ROLE=api), open loop at --rate.
+ */
 async function measureRefresh(context: AckContext): Promise<Measured & { streams: number }> {
   const { options, requests } = context;
   const ids = (
     await context.db.query<{ id: string }>(
-      `SELECT id FROM messages WHERE role = 'assistant' AND platform = 'wecom-bot' ORDER BY created_at DESC LIMIT 2000`,
+      `SELECT answer_id AS id FROM messages WHERE role = 'user' AND platform = 'wecom-bot' AND answer_id IS NOT NULL
+       ORDER BY created_at DESC LIMIT 2000`,
     )
   ).rows.map((row) => row.id);
   if (ids.length === 0) throw new Error('no WeCom streams to refresh');
@@ -1043,7 +1047,7 @@ async function main(): Promise<void> {
     const notices = Number(
       (
         await monitor.query<{ count: string }>(
-          `SELECT count(*) FROM messages WHERE role = 'assistant' AND status <> 'queued' AND created_at >= $1`,
+          `SELECT count(*) FROM messages WHERE role = 'user' AND notice IS NOT NULL AND created_at >= $1`,
           [ackStartedAt],
         )
       ).rows[0].count,

@@ -65,14 +65,32 @@ const inbound = (botProviderId: string, overrides: Partial<InboundMessage> = {})
   ...overrides,
 });
 
-/** The ids of the answers stored for a platform message. */
+/** The answer ids of the user messages stored for a platform message. */
 async function answersTo(db: DataSource, botId: string, platformMessageId: string): Promise<string[]> {
   const rows = await db.query(
-    `SELECT a.id FROM messages u JOIN messages a ON a.reply_to_id = u.id
-     WHERE u.bot_provider_id = $1 AND u.platform_message_id = $2`,
+    `SELECT answer_id FROM messages WHERE bot_provider_id = $1 AND platform_message_id = $2 AND role = 'user'`,
     [botId, platformMessageId],
   );
-  return rows.map((row: { id: string }) => row.id);
+  return rows.map((row: { answer_id: string }) => row.answer_id);
+}
+
+/**
+ * Makes the answer rows of waiting questions as a worker's claim makes them (generating), for ROLE=api tests,
+ * which run no worker and set the rows' state themselves.
+ */
+async function claimAsWorker(db: DataSource, answerIds: string[]): Promise<void> {
+  await db.query(
+    `INSERT INTO messages (id, chat_id, bot_provider_id, platform, role, conversation_key, reply_to_id, sender_id,
+       content, status, delivery_status, reply_target, attempts, started_at, created_at)
+     SELECT answer_id, chat_id, bot_provider_id, platform, 'assistant', conversation_key, id, 'bot', '', 'generating',
+       'pending', reply_target, 1, now(), created_at
+     FROM messages WHERE answer_id = ANY($1::uuid[]) AND role = 'user' AND status = 'queued'`,
+    [answerIds],
+  );
+  await db.query(
+    `UPDATE messages SET status = 'received' WHERE answer_id = ANY($1::uuid[]) AND role = 'user'`,
+    [answerIds],
+  );
 }
 
 /** What a test gets from withOwnApp. */
@@ -215,6 +233,48 @@ describe('Conversation engine', () => {
     expect((await answerOf(t, first.answerId)).content).toBe('slow first');
   });
 
+  it('keeps a question waiting, with no answer row, while its conversation is busy; the answer takes the id handed out', async () => {
+    const user = { chatKey: 'busy-user', senderId: 'busy-user' };
+    llm.script.enqueue({ endpoint: 'chat', kind: 'reply', tokens: ['busy ', 'answer'], tokenDelayMs: 400 });
+    await engine.accept(inbound(botId, { ...user, text: 'busy one' }));
+    const second = await engine.accept(inbound(botId, { ...user, text: 'busy two' }));
+    const db = t.app.get(DataSource);
+    const rowsOf = () =>
+      db.query(`SELECT role, status FROM messages WHERE id = $1 OR answer_id = $1 ORDER BY role DESC`, [
+        second.answerId,
+      ]);
+
+    expect(await engine.snapshot(second.answerId)).toMatchObject({
+      answerId: second.answerId,
+      status: 'queued',
+      content: '',
+      finished: false,
+    });
+    expect(await rowsOf()).toEqual([{ role: 'user', status: 'queued' }]);
+
+    expect((await answerOf(t, second.answerId)).content).toContain('busy two');
+    expect(await rowsOf()).toEqual([
+      { role: 'user', status: 'received' },
+      { role: 'assistant', status: 'done' },
+    ]);
+  });
+
+  it('shows a notice as the answer from the start, before any worker has written it', async () => {
+    await withOwnApp({ ROLE: 'api' }, async ({ botId, engine, db }) => {
+      const result = await engine.accept(inbound(botId, { text: '', unsupportedContent: 'sticker' }));
+      expect(await engine.snapshot(result.answerId)).toMatchObject({
+        status: 'done',
+        content: result.immediateReply,
+        finished: true,
+      });
+      const rows = await db.query(
+        `SELECT role, status, notice FROM messages WHERE answer_id = $1 OR id = $1`,
+        [result.answerId],
+      );
+      expect(rows).toEqual([{ role: 'user', status: 'queued', notice: 'unsupported' }]);
+    });
+  });
+
   it('leaves a slow delivery to its worker past the stale time, and delivers each answer once', async () => {
     let release!: () => void;
     delivery.holdUntil = new Promise<void>((resolve) => (release = resolve));
@@ -313,12 +373,12 @@ describe('Conversation engine', () => {
       await waitFor('notice delivered', () =>
         delivery.delivered.find((item) => item.answerId === result.answerId),
       );
-      // Never claimed by a worker (attempts 0), so never sent to the model; counting the fake's requests
-      // instead would also count earlier tests' answers still running.
+      // Written by a worker like every answer, but not by the model: no tokens, no generation time. (Counting
+      // the fake's requests instead would also count earlier tests' answers still running.)
       const [row] = await t.app
         .get(DataSource)
-        .query(`SELECT attempts, prompt_tokens FROM messages WHERE id = $1`, [result.answerId]);
-      expect(row).toEqual({ attempts: 0, prompt_tokens: 0 });
+        .query(`SELECT status, prompt_tokens, latency_ms FROM messages WHERE id = $1`, [result.answerId]);
+      expect(row).toEqual({ status: 'done', prompt_tokens: 0, latency_ms: null });
     });
 
     it('refuses an overlong question politely, in the user’s language', async () => {
@@ -504,6 +564,7 @@ describe('Conversation engine across restarts and instances', () => {
             engine.accept(inbound(botId, { chatKey, senderId: chatKey, text: `question of ${chatKey}` })),
           ),
         );
+        await claimAsWorker(db, [live.answerId, stopped.answerId, exhausted.answerId]);
         const generating = (answerId: string, attempts: number, age: string) =>
           db.query(
             `UPDATE messages SET status = 'generating', attempts = $2, updated_at = now() - $3::interval WHERE id = $1`,
@@ -536,6 +597,7 @@ describe('Conversation engine across restarts and instances', () => {
       const [stopped, alive] = await Promise.all(
         ['stopped', 'alive'].map((chatKey) => engine.accept(inbound(botId, { chatKey, senderId: chatKey }))),
       );
+      await claimAsWorker(db, [stopped.answerId, alive.answerId]);
       const sending = (answerId: string, age: string) =>
         db.query(
           `UPDATE messages SET status = 'done', content = 'an answer', delivery_status = 'sending',
@@ -564,7 +626,35 @@ describe('Conversation engine across restarts and instances', () => {
     });
   });
 
-  it('stores one answer for a message delivered twice, and counts the message once', async () => {
+  it('rolling back the migration gives waiting questions the answer rows older versions expect', async () => {
+    await withOwnApp({ ROLE: 'api' }, async ({ botId, engine, db }) => {
+      const question = await engine.accept(inbound(botId, { chatKey: 'back-1', senderId: 'back-1' }));
+      const notice = await engine.accept(
+        inbound(botId, { chatKey: 'back-2', senderId: 'back-2', text: '', unsupportedContent: 'image' }),
+      );
+      await db.undoLastMigration();
+      try {
+        const rows = await db.query(
+          `SELECT a.id, a.status, a.content, u.status AS question_status
+           FROM messages a JOIN messages u ON u.id = a.reply_to_id WHERE a.id = ANY($1::uuid[]) ORDER BY a.status`,
+          [[question.answerId, notice.answerId]],
+        );
+        expect(rows).toEqual([
+          {
+            id: notice.answerId,
+            status: 'done',
+            content: notice.immediateReply,
+            question_status: 'received',
+          },
+          { id: question.answerId, status: 'queued', content: '', question_status: 'received' },
+        ]);
+      } finally {
+        await db.runMigrations();
+      }
+    });
+  });
+
+  it('stores a message delivered twice once, with one answer id, and counts it once', async () => {
     await withOwnApp({ ROLE: 'api' }, async ({ t, botId, engine }) => {
       const message = inbound(botId, { chatKey: 'twice', senderId: 'twice' });
       const first = await engine.accept(message);
@@ -627,13 +717,14 @@ describe('Conversation engine across restarts and instances', () => {
         `SELECT content FROM messages WHERE conversation_key = 'dave' AND role = 'user' ORDER BY created_at, id`,
       );
       expect(daveSaid.map((row: { content: string }) => row.content)).toEqual(dave.map((m) => m.text));
-      const [{ answers }] = await db.query(
-        `SELECT count(*)::int AS answers FROM messages WHERE role = 'assistant' AND bot_provider_id = $1`,
+      const [{ questions }] = await db.query(
+        `SELECT count(*)::int AS questions FROM messages WHERE role = 'user' AND bot_provider_id = $1`,
         [botId],
       );
-      expect(answers).toBe(28);
+      expect(questions).toBe(28);
       const [{ queued }] = await db.query(
-        `SELECT count(*)::int AS queued FROM messages WHERE id = ANY($1::uuid[]) AND status = 'queued'`,
+        `SELECT count(*)::int AS queued FROM messages
+         WHERE answer_id = ANY($1::uuid[]) AND role = 'user' AND status = 'queued'`,
         [fresh.map((result) => result.answerId)],
       );
       expect(queued).toBe(fresh.length);

@@ -8,16 +8,16 @@
  * - per chat, one upsert: created, or its counters and participants updated — in (bot, chat key) order, so
  *   that concurrent batches lock shared chats in the same order and cannot deadlock on them;
  * - per message, the user's message, unless this platform message id is already stored for the bot
- *   (a duplicate: no answer row comes back for it);
- * - per new message, the answer placeholder: queued, or done at once with the notice text. Nothing else: the
- *   answer row is also the answer's place in the queue (AnswerWorker claims queued answers from `messages`),
- *   so no job row is written; a job insert was a fifth of this statement's time (docs/benchmarks.md,
- *   "2026-12-05: answers claimed from their rows").
+ *   (a duplicate: no answer id comes back for it). It is stored `queued`, with the id its answer will have and
+ *   its notice, if any, and is itself the answer's place in the queue: the worker that claims it makes the
+ *   answer row (AnswerWorker). Nothing else is written: a pg-boss job insert was a fifth of this statement's
+ *   time, and the answer row with it a third (docs/benchmarks.md, "2026-12-05: answers claimed from their
+ *   rows" and "answer rows made by the workers").
  * The counts see the messages committed before this statement, as a separate query before it would.
  * Messages of one batch get created_at = now() + their position in microseconds, so the order of a
  * conversation's messages stays the order they were accepted in (the inserts themselves need no sort).
  * Ids come in as parameters, time-ordered (UUIDv7): new rows then land at the right edge of the primary
- * keys and of the reply_to index instead of on a random page each, so the first change of a
+ * keys and of the answer_id index instead of on a random page each, so the first change of a
  * page after a checkpoint, which Postgres logs as the whole page, happens once per page rather than per row
  * (docs/benchmarks.md, "2026-12-05: time-ordered ids").
  * Postgres sets up every node of the plan again on each execution, about a fifth of the statement's time, so
@@ -26,8 +26,7 @@
  * On its own (no imports) so the webhook benchmark's bare server (bench/bare-ceiling.ts) can run exactly
  * this statement without loading the application.
  *
- * Parameters: $1 the messages (JSON array of AcceptRow), $2 the chats (JSON array of AcceptChatRow),
- * $3 now (the finish time of a notice answer).
+ * Parameters: $1 the messages (JSON array of AcceptRow), $2 the chats (JSON array of AcceptChatRow).
  * Returns one row per message, in `ord` order: `ord`, `chat_id`, `answer_id` (null for a duplicate) and
  * `notice`. A duplicate was counted in its chat all the same: the caller takes that count back
  * (UNCOUNT_DUPLICATES_SQL). Redeliveries are rare, so that second statement is too; checking for them
@@ -39,8 +38,7 @@ export const ACCEPT_SQL = `
       ord int, question_id uuid, answer_id uuid, bot_provider_id uuid, platform text, chat_key text,
       sender_id text, sender_name text,
       conversation_key text, platform_message_id text, content text, quoted_text text, reply_target jsonb,
-      raw jsonb, gate_notice text, rate_limit int, earlier_from_sender int, token_budget bigint,
-      notice_texts jsonb)
+      raw jsonb, gate_notice text, rate_limit int, earlier_from_sender int, token_budget bigint)
   ),
   quota AS (
     SELECT m.ord, CASE
@@ -79,34 +77,23 @@ export const ACCEPT_SQL = `
   ),
   question AS (
     INSERT INTO messages (id, chat_id, bot_provider_id, platform, role, conversation_key, platform_message_id,
-      sender_id, sender_name, content, quoted_text, status, reply_target, raw, created_at, updated_at)
+      sender_id, sender_name, content, quoted_text, status, answer_id, notice, reply_target, raw, created_at,
+      updated_at)
     SELECT m.question_id, chat.id, m.bot_provider_id, m.platform, 'user', m.conversation_key, m.platform_message_id,
-      m.sender_id, m.sender_name, m.content, m.quoted_text, 'received', m.reply_target, m.raw,
+      m.sender_id, m.sender_name, m.content, m.quoted_text, 'queued', m.answer_id, quota.notice, m.reply_target, m.raw,
       now() + m.ord * interval '1 microsecond', now()
-    FROM input m JOIN chat ON chat.bot_provider_id = m.bot_provider_id AND chat.chat_key = m.chat_key
-    ON CONFLICT (bot_provider_id, platform_message_id) WHERE role = 'user' DO NOTHING
-    RETURNING id, chat_id, bot_provider_id, platform_message_id, created_at
-  ),
-  answer AS (
-    INSERT INTO messages (id, chat_id, bot_provider_id, platform, role, conversation_key, reply_to_id, sender_id,
-      content, status, delivery_status, reply_target, finished_at, created_at, updated_at)
-    SELECT m.answer_id, q.chat_id, m.bot_provider_id, m.platform, 'assistant', m.conversation_key, q.id, 'bot',
-      coalesce(m.notice_texts ->> quota.notice, ''),
-      CASE WHEN quota.notice IS NULL THEN 'queued' ELSE 'done' END,
-      'pending', m.reply_target,
-      CASE WHEN quota.notice IS NULL THEN NULL ELSE $3::timestamptz END,
-      q.created_at, now()
-    FROM question q
-    JOIN input m ON m.bot_provider_id = q.bot_provider_id AND m.platform_message_id = q.platform_message_id
+    FROM input m
+    JOIN chat ON chat.bot_provider_id = m.bot_provider_id AND chat.chat_key = m.chat_key
     JOIN quota ON quota.ord = m.ord
-    RETURNING id, reply_to_id
+    ON CONFLICT (bot_provider_id, platform_message_id) WHERE role = 'user' DO NOTHING
+    RETURNING bot_provider_id, platform_message_id
   )
-  SELECT m.ord, chat.id AS chat_id, answer.id AS answer_id, quota.notice
+  SELECT m.ord, chat.id AS chat_id, CASE WHEN q.platform_message_id IS NOT NULL THEN m.answer_id END AS answer_id,
+    quota.notice
   FROM input m
   JOIN quota ON quota.ord = m.ord
   JOIN chat ON chat.bot_provider_id = m.bot_provider_id AND chat.chat_key = m.chat_key
   LEFT JOIN question q ON q.bot_provider_id = m.bot_provider_id AND q.platform_message_id = m.platform_message_id
-  LEFT JOIN answer ON answer.reply_to_id = q.id
   ORDER BY m.ord`;
 
 /** One message of ACCEPT_SQL's $1. Platform message ids are distinct per bot within a batch. */
@@ -133,8 +120,6 @@ export interface AcceptRow {
   earlier_from_sender: number;
   /** The bot's daily token budget (0: none). */
   token_budget: number;
-  /** The reply text of each notice the message may get, by notice kind. */
-  notice_texts: Record<string, string>;
 }
 
 /** One chat of ACCEPT_SQL's $2: each (bot, chat key) of the batch once. */

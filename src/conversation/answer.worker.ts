@@ -15,7 +15,7 @@ import { WorkLoops } from '../queue/work-loops.js';
 import { GroundedAnswerService } from '../store/answer/grounded-answer.service.js';
 import type { ChatTurn } from '../store/store.types.js';
 import { StoreService } from '../store/store.service.js';
-import { fallbackText } from './bot-policy.js';
+import { fallbackText, noticeText } from './bot-policy.js';
 import { ChannelRegistry } from './channel-registry.js';
 import { ConversationService } from './conversation.service.js';
 import type { DeliveryOutcome } from './conversation.types.js';
@@ -32,32 +32,54 @@ const BOT_DAILY_TOKEN_SLOTS = 8;
 const MAX_ATTEMPTS = 2;
 
 /**
- * Takes the longest-waiting queued answer whose conversation has no earlier answer unfinished (answers of one
- * conversation run one at a time, in order, so history stays ordered). SKIP LOCKED: concurrent claims take
- * different rows, and a claim that reaches a row another claim took meanwhile goes on to the next. An answer
- * passed over because its conversation is busy becomes claimable when the earlier one ends, and the worker
- * that ended it claims again at once. Longest-waiting by updated_at (when it was queued, or queued again),
- * which messages_unfinished_idx keeps in order: the claim reads the first rows of that index, not every
- * queued answer, however long the backlog.
+ * Takes the longest-waiting queued question or answer whose conversation has nothing earlier unfinished
+ * (answers of one conversation run one at a time, in order, so history stays ordered), and returns the answer
+ * row to work on:
+ * - a question (accept queues the question itself): its answer row is made here, with the id accept handed
+ *   out for it, and the question stops waiting — in one statement, so a snapshot sees one or the other;
+ * - an answer queued again (its worker stopped, or handed it back): it is taken up again.
+ * SKIP LOCKED: concurrent claims take different rows, and a claim that reaches a row another claim took
+ * meanwhile goes on to the next. Something passed over because its conversation is busy becomes claimable when
+ * the earlier answer ends, and the worker that ended it claims again at once. Longest-waiting by updated_at
+ * (when it was queued, or queued again), which messages_unfinished_idx keeps in order: the claim reads the first
+ * rows of that index, not every queued row, however long the backlog.
  */
 const CLAIM_ANSWER_SQL = `
-  UPDATE messages SET status = 'generating', attempts = attempts + 1, started_at = coalesce(started_at, now()),
-    updated_at = now()
-  WHERE id = (
-    SELECT m.id FROM messages m
+  WITH next AS (
+    SELECT m.id, m.role FROM messages m
     WHERE m.status = 'queued' AND NOT EXISTS (
       SELECT 1 FROM messages earlier
       WHERE earlier.bot_provider_id = m.bot_provider_id AND earlier.conversation_key = m.conversation_key
-        AND earlier.role = 'assistant' AND earlier.status IN ('queued', 'generating')
+        AND earlier.status IN ('queued', 'generating')
         AND (earlier.created_at, earlier.id) < (m.created_at, m.id))
     ORDER BY m.updated_at LIMIT 1
-    FOR UPDATE OF m SKIP LOCKED)
-  RETURNING id`;
+    FOR UPDATE OF m SKIP LOCKED
+  ),
+  question AS (
+    UPDATE messages u SET status = 'received', updated_at = now()
+    FROM next WHERE u.id = next.id AND next.role = 'user'
+    RETURNING u.*
+  ),
+  made AS (
+    INSERT INTO messages (id, chat_id, bot_provider_id, platform, role, conversation_key, reply_to_id, sender_id,
+      content, status, delivery_status, reply_target, attempts, started_at, created_at, updated_at)
+    SELECT q.answer_id, q.chat_id, q.bot_provider_id, q.platform, 'assistant',
+      q.conversation_key, q.id, 'bot', '', 'generating', 'pending', q.reply_target, 1, now(), q.created_at, now()
+    FROM question q
+    RETURNING id
+  ),
+  again AS (
+    UPDATE messages a SET status = 'generating', attempts = attempts + 1, started_at = coalesce(started_at, now()),
+      updated_at = now()
+    FROM next WHERE a.id = next.id AND next.role = 'assistant'
+    RETURNING a.id
+  )
+  SELECT id FROM made UNION ALL SELECT id FROM again`;
 
 /**
- * Takes a finished answer whose delivery nobody has started: an answer that was a notice from the start
- * (accept stores it done), or one whose delivery's worker stopped (the sweeper sets it back to 'pending').
- * A worker that finishes an answer takes its delivery in the same statement (finish), so nobody else does.
+ * Takes a finished answer whose delivery nobody has started: one whose delivery's worker stopped (the sweeper
+ * sets it back to 'pending'), or one made before answers were claimed from questions (accept stored notices
+ * done). A worker that finishes an answer takes its delivery in the same statement (finish), so nobody else does.
  */
 const CLAIM_DELIVERY_SQL = `
   UPDATE messages SET delivery_status = 'sending', updated_at = now()
@@ -70,8 +92,8 @@ const CLAIM_DELIVERY_SQL = `
 type AnswerWork = { kind: 'generate'; answer: Message } | { kind: 'deliver'; answerId: string };
 
 /**
- * Generates answers, one answer in flight per conversation (history stays ordered): claimed from their rows
- * in `messages` (the answer row is the queue: accept writes nothing else), partial text written to the row,
+ * Generates answers, one answer in flight per conversation (history stays ordered): claimed from `messages`
+ * (accept queues the question itself, and the claim makes its answer row), partial text written to the row,
  * the final text handed to the channel, and every answer ends — done, or failed with the store's fallback
  * message. A sweeper takes over answers and deliveries whose worker died.
  */
@@ -163,13 +185,19 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
    * (the sweeper) had ended it meanwhile.
    */
   private async generate(answer: Message): Promise<boolean> {
+    const question = await this.dataSource.getRepository(Message).findOneByOrFail({ id: answer.replyToId! });
+    if (question.notice) {
+      // Accept found this question gets a notice (rate limit, budget, gate), and has already shown it where the
+      // platform takes a reply at once (WeCom); the row records it and the other channels get it delivered.
+      const content = noticeText(question.notice, question.content);
+      return await this.finish(answer.id, { status: 'done', content, generated: false });
+    }
     const controller = new AbortController();
     const timeout = setTimeout(
       () => controller.abort(new AnswerTimeout()),
       this.config.ANSWER_TIMEOUT_SECONDS * 1000,
     );
     this.inFlight.set(answer.id, controller);
-    const question = await this.dataSource.getRepository(Message).findOneByOrFail({ id: answer.replyToId! });
     const writer = new PartialWriter(this.dataSource, answer.id);
     // Touch the row while waiting on the model, so sweepers on any instance can tell this answer is alive.
     const heartbeat = setInterval(() => void writer.touch().catch(() => undefined), this.heartbeatMs());
@@ -275,6 +303,8 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
       promptTokens?: number;
       completionTokens?: number;
       firstTokenMs?: number | null;
+      /** False for a notice: no model ran, so the answer has no latency to report (usage percentiles). */
+      generated?: boolean;
     },
   ): Promise<boolean> {
     // One statement: the answer's tokens count towards its bot's day only if this call finished it, and the
@@ -283,7 +313,7 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
       `WITH finished AS (
          UPDATE messages SET status = $2, content = $3, error = $4, sources = $5, prompt_tokens = $6,
            completion_tokens = $7, first_token_ms = $8, finished_at = now(), updated_at = now(),
-           latency_ms = (extract(epoch FROM now() - coalesce(started_at, now())) * 1000)::int,
+           latency_ms = CASE WHEN $9 THEN (extract(epoch FROM now() - coalesce(started_at, now())) * 1000)::int END,
            delivery_status = CASE WHEN delivery_status = 'pending' THEN 'sending' ELSE delivery_status END
          WHERE id = $1 AND status IN ('generating', 'queued')
          RETURNING bot_provider_id, prompt_tokens + completion_tokens AS tokens
@@ -304,6 +334,7 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
         result.promptTokens ?? 0,
         result.completionTokens ?? 0,
         result.firstTokenMs ?? null,
+        result.generated ?? true,
       ],
     )) as { finished: number }[];
     return rows[0].finished > 0;

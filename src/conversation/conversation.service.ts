@@ -69,13 +69,13 @@ export class ConversationService {
     maxConcurrentRuns: ACCEPT_CONCURRENT_BATCHES,
   });
 
-  /** Called with the number of answers a batch queued (or finished at once, to deliver), after it committed. */
+  /** Called with the number of questions a batch queued for their answers, after it committed. */
   private readonly answersQueuedListeners: ((count: number) => void)[] = [];
 
   /**
-   * Persists the message and its answer, queued, in one statement (the answer row is its place in the queue:
-   * AnswerWorker claims it from there). A duplicate delivery (same bot + platform message id) returns the
-   * existing answer and queues nothing.
+   * Persists the message, queued for its answer, in one statement: the question row is its place in the queue
+   * (AnswerWorker claims it there and makes the answer row), and the answer's id is handed out now. A
+   * duplicate delivery (same bot + platform message id) returns the same answer id and queues nothing.
    * On the hot path of every webhook: messages accepted at the same time share the statement (see
    * acceptBatch), so under load a commit serves many webhooks.
    */
@@ -145,7 +145,7 @@ export class ConversationService {
     this.answersQueuedListeners.push(listener);
   }
 
-  /** Answers waiting for a worker, on every instance. */
+  /** Questions and answers waiting for a worker, on every instance. */
   async queuedAnswers(): Promise<number> {
     const [row] = (await this.dataSource.query(
       `SELECT count(*)::int AS n FROM messages WHERE status = 'queued'`,
@@ -154,7 +154,7 @@ export class ConversationService {
   }
 
   /**
-   * Stores a batch of messages with one statement (ACCEPT_SQL: messages, answers, chat counts).
+   * Stores a batch of messages with one statement (ACCEPT_SQL: messages and chat counts).
    * A platform message id that occurs twice in the batch is stored once.
    */
   private async acceptBatch(items: AcceptItem[]): Promise<Stored[]> {
@@ -165,7 +165,6 @@ export class ConversationService {
       const accepted = await preparedQuery<AcceptResultRow>(runner, ACCEPT_SQL, [
         JSON.stringify(plan.rows),
         JSON.stringify(plan.chats),
-        new Date(),
       ]).finally(() => timed());
       if (accepted.length !== plan.rows.length || accepted.some((row, index) => row.ord !== index)) {
         throw new Error(
@@ -208,12 +207,13 @@ export class ConversationService {
   }
 
   private async existingAnswerId(inbound: InboundMessage): Promise<string> {
+    // The answer's id is on the question from accept on; older questions have only the answer row's.
     const rows = (await this.dataSource.query(
-      `SELECT a.id FROM messages u JOIN messages a ON a.reply_to_id = u.id
+      `SELECT coalesce(u.answer_id, a.id) AS id FROM messages u LEFT JOIN messages a ON a.reply_to_id = u.id
        WHERE u.bot_provider_id = $1 AND u.platform_message_id = $2 AND u.role = 'user'`,
       [inbound.botProviderId, inbound.platformMessageId],
-    )) as { id: string }[];
-    if (rows.length === 0) throw new Error('duplicate message without an answer row');
+    )) as { id: string | null }[];
+    if (!rows[0]?.id) throw new Error('duplicate message without an answer id');
     return rows[0].id;
   }
 }
@@ -261,7 +261,6 @@ export function planBatch(items: AcceptItem[]): BatchPlan {
       rate_limit: policy.rateLimitPerMinute,
       earlier_from_sender: earlier,
       token_budget: policy.dailyTokenBudget,
-      notice_texts: noticeTexts(inbound.text, gateNotice),
     });
     addToChat(chats, inbound);
     return { index: rows.length - 1, repeat: false };
@@ -295,12 +294,6 @@ function countByChat(duplicates: AcceptResultRow[]): { id: string; n: number }[]
   const counts = new Map<string, number>();
   for (const row of duplicates) counts.set(row.chat_id, (counts.get(row.chat_id) ?? 0) + 1);
   return [...counts].map(([id, n]) => ({ id, n }));
-}
-
-/** The reply text of every notice `accept` may give, in the user's language. */
-function noticeTexts(userText: string, gateNotice: Notice | undefined): Partial<Record<Notice, string>> {
-  const kinds: Notice[] = ['rate-limited', 'budget-exhausted', ...(gateNotice ? [gateNotice] : [])];
-  return Object.fromEntries(kinds.map((kind) => [kind, noticeText(kind, userText)]));
 }
 
 /** The longest id a platform may give us (the columns' size). */
@@ -368,11 +361,22 @@ function cleanJson(value: unknown, depth = 0): unknown {
   return value;
 }
 
+/**
+ * The answer row, or, while no worker has claimed the question yet, the waiting question (found by the answer
+ * id it was given). One statement, so one snapshot of the database: the claim that makes the answer row also
+ * ends the question's wait, and exactly one of the two shows.
+ */
 const SNAPSHOT_SQL = `
   SELECT a.id, a.bot_provider_id, a.platform, a.status, a.content, a.reply_target, a.sources,
-         a.finished_at, c.chat_key, c.is_group, coalesce(u.created_at, a.created_at) AS received_at
+         a.finished_at, c.chat_key, c.is_group, coalesce(u.created_at, a.created_at) AS received_at,
+         NULL AS notice, NULL AS question
   FROM messages a JOIN chats c ON c.id = a.chat_id LEFT JOIN messages u ON u.id = a.reply_to_id
-  WHERE a.id = $1 AND a.role = 'assistant'`;
+  WHERE a.id = $1 AND a.role = 'assistant'
+  UNION ALL
+  SELECT u.answer_id, u.bot_provider_id, u.platform, 'queued', '', u.reply_target, NULL,
+         NULL, c.chat_key, c.is_group, u.created_at, u.notice, u.content
+  FROM messages u JOIN chats c ON c.id = u.chat_id
+  WHERE u.answer_id = $1 AND u.role = 'user' AND u.status = 'queued'`;
 
 interface SnapshotRow {
   id: string;
@@ -386,19 +390,24 @@ interface SnapshotRow {
   is_group: boolean;
   received_at: Date;
   finished_at: Date | null;
+  /** A waiting question's notice, and the question (for the notice's language). */
+  notice: Notice | null;
+  question: string | null;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const isUuid = (value: string) => UUID.test(value);
 
 function toSnapshot(row: SnapshotRow): AnswerSnapshot {
+  // A question answered by a notice has that answer from the start, whether or not a worker has written it.
+  const status = row.notice ? 'done' : row.status;
   return {
     answerId: row.id,
     botProviderId: row.bot_provider_id,
     platform: row.platform,
-    status: row.status,
-    content: row.content,
-    finished: row.status === 'done' || row.status === 'failed',
+    status,
+    content: row.notice ? noticeText(row.notice, row.question ?? '') : row.content,
+    finished: status === 'done' || status === 'failed',
     replyTarget: row.reply_target,
     chatKey: row.chat_key,
     isGroup: row.is_group,

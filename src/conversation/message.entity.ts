@@ -1,4 +1,5 @@
 import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+import type { Notice } from './bot-policy.js';
 import type { AnswerStatus, Platform } from './conversation.types.js';
 
 export type MessageRole = 'user' | 'assistant';
@@ -52,6 +53,17 @@ export class Message {
   /** For an answer: the user message it answers. */
   @Column({ type: 'uuid', nullable: true })
   replyToId!: string | null;
+
+  /**
+   * For a user message: the id its answer has, or will have once a worker claims the question (accept hands it
+   * out, e.g. as the WeCom stream id, before the answer row exists).
+   */
+  @Column({ type: 'uuid', nullable: true })
+  answerId!: string | null;
+
+  /** For a user message: the notice it gets instead of a generated answer (rate limit, budget, gate), if any. */
+  @Column({ type: 'varchar', length: 32, nullable: true })
+  notice!: Notice | null;
 
   @Column({ type: 'varchar', length: 200 })
   senderId!: string;

@@ -74,7 +74,13 @@ export class MessageDto {
   @ApiPropertyOptional({ nullable: true }) senderName!: string | null;
   @ApiProperty({ description: 'The question, or the answer (so far)' }) content!: string;
   @ApiPropertyOptional({ nullable: true }) quotedText!: string | null;
-  @ApiProperty({ enum: ['received', 'queued', 'generating', 'done', 'failed'] }) status!: string;
+  @ApiProperty({
+    enum: ['received', 'queued', 'generating', 'done', 'failed'],
+    description:
+      'A question is queued until a worker takes it up (its answer then appears as a message of its own), ' +
+      'then received; an answer is generating, then done or failed (or queued again after its worker stopped)',
+  })
+  status!: string;
   @ApiPropertyOptional({ nullable: true }) error!: string | null;
   @ApiPropertyOptional({ type: [SourceDto], nullable: true }) sources!: SourceDto[] | null;
   @ApiProperty() promptTokens!: number;
