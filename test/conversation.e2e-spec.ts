@@ -233,30 +233,34 @@ describe('Conversation engine', () => {
     expect((await answerOf(t, first.answerId)).content).toBe('slow first');
   });
 
-  it('keeps a question waiting, with no answer row, while its conversation is busy; the answer takes the id handed out', async () => {
-    const user = { chatKey: 'busy-user', senderId: 'busy-user' };
-    llm.script.enqueue({ endpoint: 'chat', kind: 'reply', tokens: ['busy ', 'answer'], tokenDelayMs: 400 });
-    await engine.accept(inbound(botId, { ...user, text: 'busy one' }));
-    const second = await engine.accept(inbound(botId, { ...user, text: 'busy two' }));
-    const db = t.app.get(DataSource);
-    const rowsOf = () =>
-      db.query(`SELECT role, status FROM messages WHERE id = $1 OR answer_id = $1 ORDER BY role DESC`, [
-        second.answerId,
+  it('makes the answer row with the id handed out at accept, and the question stops waiting', async () => {
+    const result = await engine.accept(inbound(botId, { chatKey: 'claimed', senderId: 'claimed' }));
+    expect((await answerOf(t, result.answerId)).answerId).toBe(result.answerId);
+    const rows = await t.app
+      .get(DataSource)
+      .query(`SELECT role, status FROM messages WHERE id = $1 OR answer_id = $1 ORDER BY role DESC`, [
+        result.answerId,
       ]);
-
-    expect(await engine.snapshot(second.answerId)).toMatchObject({
-      answerId: second.answerId,
-      status: 'queued',
-      content: '',
-      finished: false,
-    });
-    expect(await rowsOf()).toEqual([{ role: 'user', status: 'queued' }]);
-
-    expect((await answerOf(t, second.answerId)).content).toContain('busy two');
-    expect(await rowsOf()).toEqual([
+    expect(rows).toEqual([
       { role: 'user', status: 'received' },
       { role: 'assistant', status: 'done' },
     ]);
+  });
+
+  it('keeps a question waiting as itself, with no answer row, until a worker takes it; its snapshot shows it queued', async () => {
+    await withOwnApp({ ROLE: 'api' }, async ({ botId, engine, db }) => {
+      const result = await engine.accept(inbound(botId, { chatKey: 'waiting', senderId: 'waiting' }));
+      expect(await engine.snapshot(result.answerId)).toMatchObject({
+        answerId: result.answerId,
+        status: 'queued',
+        content: '',
+        finished: false,
+      });
+      const rows = await db.query(`SELECT role, status FROM messages WHERE id = $1 OR answer_id = $1`, [
+        result.answerId,
+      ]);
+      expect(rows).toEqual([{ role: 'user', status: 'queued' }]);
+    });
   });
 
   it('shows a notice as the answer from the start, before any worker has written it', async () => {
