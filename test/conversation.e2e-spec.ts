@@ -84,7 +84,7 @@ async function claimAsWorker(db: DataSource, answerIds: string[]): Promise<void>
        content, status, delivery_status, reply_target, attempts, started_at, created_at)
      SELECT answer_id, chat_id, bot_provider_id, platform, 'assistant', conversation_key, id, 'bot', '', 'generating',
        'pending', reply_target, 1, now(), created_at
-     FROM messages WHERE answer_id = ANY($1::uuid[]) AND role = 'user' AND status = 'queued'`,
+     FROM messages WHERE answer_id = ANY($1::uuid[]) AND role = 'user' AND status = 'waiting'`,
     [answerIds],
   );
   await db.query(
@@ -259,7 +259,7 @@ describe('Conversation engine', () => {
       const rows = await db.query(`SELECT role, status FROM messages WHERE id = $1 OR answer_id = $1`, [
         result.answerId,
       ]);
-      expect(rows).toEqual([{ role: 'user', status: 'queued' }]);
+      expect(rows).toEqual([{ role: 'user', status: 'waiting' }]);
     });
   });
 
@@ -275,7 +275,7 @@ describe('Conversation engine', () => {
         `SELECT role, status, notice FROM messages WHERE answer_id = $1 OR id = $1`,
         [result.answerId],
       );
-      expect(rows).toEqual([{ role: 'user', status: 'queued', notice: 'unsupported' }]);
+      expect(rows).toEqual([{ role: 'user', status: 'waiting', notice: 'unsupported' }]);
     });
   });
 
@@ -630,6 +630,29 @@ describe('Conversation engine across restarts and instances', () => {
     });
   });
 
+  it('leaves waiting questions alone for workers of the previous version during a rolling upgrade', async () => {
+    // The previous version's answer claim (before migration 1763780000500), as its workers still run it.
+    const previousClaim = `
+      UPDATE messages SET status = 'generating', attempts = attempts + 1, updated_at = now()
+      WHERE id = (
+        SELECT m.id FROM messages m
+        WHERE m.status = 'queued' AND NOT EXISTS (
+          SELECT 1 FROM messages earlier
+          WHERE earlier.bot_provider_id = m.bot_provider_id AND earlier.conversation_key = m.conversation_key
+            AND earlier.role = 'assistant' AND earlier.status IN ('queued', 'generating')
+            AND (earlier.created_at, earlier.id) < (m.created_at, m.id))
+        ORDER BY m.updated_at LIMIT 1
+        FOR UPDATE OF m SKIP LOCKED)
+      RETURNING id`;
+    await withOwnApp({ ROLE: 'api' }, async ({ botId, engine, db }) => {
+      const { answerId } = await engine.accept(inbound(botId, { chatKey: 'upgrade', senderId: 'upgrade' }));
+      const [claimed] = (await db.query(previousClaim)) as [unknown[], number];
+      expect(claimed).toEqual([]);
+      const rows = await db.query(`SELECT status FROM messages WHERE answer_id = $1`, [answerId]);
+      expect(rows).toEqual([{ status: 'waiting' }]);
+    });
+  });
+
   it('rolling back the migration gives waiting questions the answer rows older versions expect', async () => {
     await withOwnApp({ ROLE: 'api' }, async ({ botId, engine, db }) => {
       const question = await engine.accept(inbound(botId, { chatKey: 'back-1', senderId: 'back-1' }));
@@ -728,7 +751,7 @@ describe('Conversation engine across restarts and instances', () => {
       expect(questions).toBe(28);
       const [{ queued }] = await db.query(
         `SELECT count(*)::int AS queued FROM messages
-         WHERE answer_id = ANY($1::uuid[]) AND role = 'user' AND status = 'queued'`,
+         WHERE answer_id = ANY($1::uuid[]) AND role = 'user' AND status = 'waiting'`,
         [fresh.map((result) => result.answerId)],
       );
       expect(queued).toBe(fresh.length);

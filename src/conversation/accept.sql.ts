@@ -8,7 +8,7 @@
  * - per chat, one upsert: created, or its counters and participants updated — in (bot, chat key) order, so
  *   that concurrent batches lock shared chats in the same order and cannot deadlock on them;
  * - per message, the user's message, unless this platform message id is already stored for the bot
- *   (a duplicate: no answer id comes back for it). It is stored `queued`, with the id its answer will have and
+ *   (a duplicate: no answer id comes back for it). It is stored `waiting`, with the id its answer will have and
  *   its notice, if any, and is itself the answer's place in the queue: the worker that claims it makes the
  *   answer row (AnswerWorker). Nothing else is written: a pg-boss job insert was a fifth of this statement's
  *   time, and the answer row with it a third (docs/benchmarks.md, "2026-12-05: answers claimed from their
@@ -80,7 +80,7 @@ export const ACCEPT_SQL = `
       sender_id, sender_name, content, quoted_text, status, answer_id, notice, reply_target, raw, created_at,
       updated_at)
     SELECT m.question_id, chat.id, m.bot_provider_id, m.platform, 'user', m.conversation_key, m.platform_message_id,
-      m.sender_id, m.sender_name, m.content, m.quoted_text, 'queued', m.answer_id, quota.notice, m.reply_target, m.raw,
+      m.sender_id, m.sender_name, m.content, m.quoted_text, 'waiting', m.answer_id, quota.notice, m.reply_target, m.raw,
       now() + m.ord * interval '1 microsecond', now()
     FROM input m
     JOIN chat ON chat.bot_provider_id = m.bot_provider_id AND chat.chat_key = m.chat_key

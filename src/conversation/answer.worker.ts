@@ -32,7 +32,7 @@ const BOT_DAILY_TOKEN_SLOTS = 8;
 const MAX_ATTEMPTS = 2;
 
 /**
- * Takes the longest-waiting queued question or answer whose conversation has nothing earlier unfinished
+ * Takes the longest-waiting question or queued answer whose conversation has nothing earlier unfinished
  * (answers of one conversation run one at a time, in order, so history stays ordered), and returns the answer
  * row to work on:
  * - a question (accept queues the question itself): its answer row is made here, with the id accept handed
@@ -41,16 +41,16 @@ const MAX_ATTEMPTS = 2;
  * SKIP LOCKED: concurrent claims take different rows, and a claim that reaches a row another claim took
  * meanwhile goes on to the next. Something passed over because its conversation is busy becomes claimable when
  * the earlier answer ends, and the worker that ended it claims again at once. Longest-waiting by updated_at
- * (when it was queued, or queued again), which messages_unfinished_idx keeps in order: the claim reads the first
- * rows of that index, not every queued row, however long the backlog.
+ * (when it was accepted, or queued again), which messages_claimable_idx keeps in order: the claim reads the
+ * first rows of that index, not every waiting row, however long the backlog.
  */
 const CLAIM_ANSWER_SQL = `
   WITH next AS (
     SELECT m.id, m.role FROM messages m
-    WHERE m.status = 'queued' AND NOT EXISTS (
+    WHERE m.status IN ('waiting', 'queued') AND NOT EXISTS (
       SELECT 1 FROM messages earlier
       WHERE earlier.bot_provider_id = m.bot_provider_id AND earlier.conversation_key = m.conversation_key
-        AND earlier.status IN ('queued', 'generating')
+        AND earlier.status IN ('waiting', 'queued', 'generating')
         AND (earlier.created_at, earlier.id) < (m.created_at, m.id))
     ORDER BY m.updated_at LIMIT 1
     FOR UPDATE OF m SKIP LOCKED

@@ -148,7 +148,7 @@ export class ConversationService {
   /** Questions and answers waiting for a worker, on every instance. */
   async queuedAnswers(): Promise<number> {
     const [row] = (await this.dataSource.query(
-      `SELECT count(*)::int AS n FROM messages WHERE status = 'queued'`,
+      `SELECT count(*)::int AS n FROM messages WHERE status IN ('waiting', 'queued')`,
     )) as { n: number }[];
     return row.n;
   }
@@ -376,7 +376,7 @@ const SNAPSHOT_SQL = `
   SELECT u.answer_id, u.bot_provider_id, u.platform, 'queued', '', u.reply_target, NULL,
          NULL, c.chat_key, c.is_group, u.created_at, u.notice, u.content
   FROM messages u JOIN chats c ON c.id = u.chat_id
-  WHERE u.answer_id = $1 AND u.role = 'user' AND u.status = 'queued'`;
+  WHERE u.answer_id = $1 AND u.role = 'user' AND u.status = 'waiting'`;
 
 interface SnapshotRow {
   id: string;

@@ -49,7 +49,8 @@ export interface AcceptResult {
   immediateReply?: string;
 }
 
-export type AnswerStatus = 'received' | 'queued' | 'generating' | 'done' | 'failed';
+/** 'waiting': a question no worker has taken yet (its answer row does not exist yet). */
+export type AnswerStatus = 'received' | 'waiting' | 'queued' | 'generating' | 'done' | 'failed';
 
 /** A snapshot of an answer, as a channel reads it for delivery or a refresh. */
 export interface AnswerSnapshot {

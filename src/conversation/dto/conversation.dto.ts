@@ -75,9 +75,9 @@ export class MessageDto {
   @ApiProperty({ description: 'The question, or the answer (so far)' }) content!: string;
   @ApiPropertyOptional({ nullable: true }) quotedText!: string | null;
   @ApiProperty({
-    enum: ['received', 'queued', 'generating', 'done', 'failed'],
+    enum: ['received', 'waiting', 'queued', 'generating', 'done', 'failed'],
     description:
-      'A question is queued until a worker takes it up (its answer then appears as a message of its own), ' +
+      'A question is waiting until a worker takes it up (its answer then appears as a message of its own), ' +
       'then received; an answer is generating, then done or failed (or queued again after its worker stopped)',
   })
   status!: string;
