@@ -278,7 +278,8 @@ export class AnswerWorker implements OnApplicationBootstrap, BeforeApplicationSh
 
   /**
    * The conversation's earlier turns, oldest first, at most `limit` messages (failed answers left out).
-   * A question and its answer share a timestamp (one transaction), so the answer sorts after its question.
+   * A question and its answer share a timestamp (the claim gives the answer its question's), so the answer
+   * sorts after its question.
    */
   private async history(question: Message, limit: number): Promise<ChatTurn[]> {
     if (limit <= 0) return [];
